@@ -1,0 +1,19 @@
+import type { CustomerResolvers } from '../generated/graphql.js';
+import { parseSegmentId } from './segment-id.js';
+
+export const Customer: CustomerResolvers = {
+  // The customers subgraph owns the entity; any id is a customer to us, and
+  // one we hold no memberships for is simply in no segment.
+  __resolveReference: (reference) => ({ id: reference.id }),
+
+  segments: async ({ id }, _args, { loaders }) =>
+    (await loaders.customerMemberships.load(id)).map((membership) => membership.segment),
+
+  segmentMemberships: ({ id }, _args, { loaders }) => loaders.customerMemberships.load(id),
+
+  isInSegment: async ({ id }, args, { loaders }) => {
+    const segmentId = parseSegmentId(args.id);
+    if (segmentId === null) return false;
+    return (await loaders.customerMemberships.load(id)).some((membership) => membership.segment.id === segmentId);
+  },
+};

@@ -1,0 +1,24 @@
+import type { SegmentRecord, SegmentStatus } from '../stores/postgres/segment-repository.js';
+
+/**
+ * What resolvers pass around for each GraphQL type (codegen `mappers`), so
+ * parents are typed as what they really are.
+ */
+
+/** A `Customer` reference: all this subgraph needs is the key. */
+export interface CustomerModel {
+  id: string;
+}
+
+/** A membership being served: an active segment and when the customer entered it. */
+export interface SegmentMembershipModel {
+  segment: SegmentRecord;
+  since: Date;
+}
+
+/** One page of `Query.segments`; `totalCount` is counted only when asked for. */
+export interface SegmentConnectionModel {
+  rows: SegmentRecord[];
+  hasNextPage: boolean;
+  status: SegmentStatus | undefined;
+}

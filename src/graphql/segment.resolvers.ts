@@ -1,0 +1,41 @@
+import { BadUserInputError } from '../errors.js';
+import type { QueryResolvers, SegmentConnectionResolvers, SegmentResolvers } from '../generated/graphql.js';
+import { decodeSegmentCursor, encodeSegmentCursor } from './cursor.js';
+import { parseSegmentId } from './segment-id.js';
+
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
+
+export const Query: QueryResolvers = {
+  segment: (_parent, args, { catalog }) => {
+    const id = parseSegmentId(args.id);
+    return id === null ? null : catalog.get(id);
+  },
+
+  segments: async (_parent, { first, after, status }, { segments }) => {
+    const pageSize = first ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+      throw new BadUserInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
+    }
+    const afterId = after == null ? undefined : decodeSegmentCursor(after, 'after');
+    const page = await segments.page({ first: pageSize, afterId, status: status ?? undefined });
+    return { ...page, status: status ?? undefined };
+  },
+};
+
+export const Segment: SegmentResolvers = {
+  __resolveReference: (reference, { catalog }) => {
+    const id = parseSegmentId(reference.id);
+    return id === null ? null : catalog.get(id);
+  },
+  id: (segment) => String(segment.id),
+};
+
+export const SegmentConnection: SegmentConnectionResolvers = {
+  edges: ({ rows }) => rows.map((node) => ({ cursor: encodeSegmentCursor(node.id), node })),
+  pageInfo: ({ rows, hasNextPage }) => ({
+    hasNextPage,
+    endCursor: rows.length > 0 ? encodeSegmentCursor(rows[rows.length - 1]!.id) : null,
+  }),
+  totalCount: ({ status }, _args, { segments }) => segments.count(status),
+};

@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+
+/** A migration file: `NNNN_description.sql`, applied in order of its name. */
+interface Migration {
+  version: string;
+  sql: string;
+  checksum: string;
+}
+
+export class MigrationChecksumError extends Error {
+  override name = 'MigrationChecksumError';
+}
+
+// Any constant works; it only has to be the same in every process that migrates.
+const MIGRATION_LOCK_KEY = 7_316_001;
+
+async function readMigrations(dir: string): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();
+  return Promise.all(
+    files.map(async (file) => {
+      const sql = await readFile(path.join(dir, file), 'utf8');
+      return { version: file.replace(/\.sql$/, ''), sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    }),
+  );
+}
+
+/**
+ * Applies the migrations in `dir` that the database has not recorded yet, each
+ * in its own transaction, and records them in `schema_migrations`. An advisory
+ * lock serialises concurrent starts (subgraph and worker booting together).
+ * Refuses to run when an applied migration's file has changed since, because
+ * the database would no longer match what the files say.
+ *
+ * @returns the versions applied by this call
+ */
+export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
+  const migrations = await readMigrations(dir);
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version     text PRIMARY KEY,
+        checksum    text NOT NULL,
+        applied_at  timestamptz NOT NULL DEFAULT now()
+      )`);
+    const { rows } = await client.query<{ version: string; checksum: string }>(
+      'SELECT version, checksum FROM schema_migrations',
+    );
+    const applied = new Map(rows.map((r) => [r.version, r.checksum]));
+    const done: string[] = [];
+    for (const migration of migrations) {
+      const checksum = applied.get(migration.version);
+      if (checksum !== undefined) {
+        if (checksum !== migration.checksum) {
+          throw new MigrationChecksumError(
+            `migration ${migration.version} was changed after it was applied; add a new migration instead`,
+          );
+        }
+        continue;
+      }
+      await client.query('BEGIN');
+      try {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)', [
+          migration.version,
+          migration.checksum,
+        ]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+      done.push(migration.version);
+    }
+    return done;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}

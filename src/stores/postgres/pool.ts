@@ -1,0 +1,41 @@
+import pg from 'pg';
+
+// DATE/TIMESTAMP parsing stays pg's default (JS Date); bigint (int8) columns
+// such as orders.total_cents and count(*) arrive as strings, which callers
+// convert where they know the range is safe.
+
+/** Creates a connection pool; the caller owns it and ends it on shutdown. */
+export function createPool(databaseUrl: string, options: { max?: number; applicationName?: string } = {}): pg.Pool {
+  return new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'segments-subgraph',
+  });
+}
+
+/**
+ * Creates the database named in `databaseUrl` when it does not exist yet, so a
+ * fresh machine only needs a running server. Connects to the server's
+ * `postgres` database to do so. Safe to call from several processes at once.
+ */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const url = new URL(databaseUrl);
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!database) return;
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount) return;
+    try {
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+    } catch (error) {
+      // Another process created it between our check and our CREATE.
+      const code = (error as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw error;
+    }
+  } finally {
+    await client.end();
+  }
+}

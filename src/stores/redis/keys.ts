@@ -1,0 +1,28 @@
+/**
+ * The one place Redis key and channel names are built. Every name starts with
+ * the configured prefix so deployments and test runs can share a Redis.
+ *
+ * Layout (README "Redis layout"):
+ * - `{prefix}c:{customerId}`: hash of the customer's memberships; field = the
+ *   segment's small integer id, value = when the customer entered it (epoch
+ *   milliseconds). "All segments of C" is one HGETALL, "is C in S" one HEXISTS.
+ *   Hashes of up to 128 small fields use Redis' compact listpack encoding.
+ * - `{prefix}segments:changed`: pub/sub channel carrying the id of a segment
+ *   whose definition, status or size changed.
+ */
+export interface RedisKeys {
+  readonly prefix: string;
+  customer(customerId: string): string;
+  /** Glob matching every customer key, for SCAN. */
+  readonly customerPattern: string;
+  readonly segmentChanges: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    prefix,
+    customer: (customerId) => `${prefix}c:${customerId}`,
+    customerPattern: `${prefix}c:*`,
+    segmentChanges: `${prefix}segments:changed`,
+  };
+}

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from './keys.js';
+
+/**
+ * Tells every process that a segment changed, over Redis pub/sub, so their
+ * in-process segment caches drop the stale entry at once.
+ */
+export class SegmentChangeChannel {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  /** Announces that these segments' definitions, status or size changed. */
+  async publish(segmentIds: readonly number[]): Promise<void> {
+    if (segmentIds.length === 0) return;
+    await this.redis.publish(this.keys.segmentChanges, segmentIds.join(','));
+  }
+
+  /**
+   * Calls `onChange` with the ids of every announced change, and `onResync`
+   * whenever the subscription (re)connects, because announcements made while
+   * it was away are lost and the listener must assume anything changed.
+   * `subscriber` becomes a subscriber-mode connection owned by the caller.
+   *
+   * @returns a function that unsubscribes
+   */
+  async subscribe(
+    subscriber: Redis,
+    onChange: (segmentIds: number[]) => void,
+    onResync: () => void,
+  ): Promise<() => Promise<void>> {
+    const channel = this.keys.segmentChanges;
+    const onMessage = (from: string, message: string) => {
+      if (from !== channel) return;
+      onChange(message.split(',').map(Number).filter(Number.isInteger));
+    };
+    subscriber.on('message', onMessage);
+    // ioredis re-subscribes by itself after a reconnect and then emits 'ready'.
+    subscriber.on('ready', onResync);
+    await subscriber.subscribe(channel);
+    return async () => {
+      subscriber.off('message', onMessage);
+      subscriber.off('ready', onResync);
+      await subscriber.unsubscribe(channel);
+    };
+  }
+}

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { createStores, type Stores } from '../../src/stores/create-stores.js';
+
+/** Where tests find the servers; CI and developer machines run them locally. */
+export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface TestNamespace {
+  /** A database of its own: `segments_test_<id>`. */
+  databaseUrl: string;
+  /** A Redis key prefix of its own: `test:<id>:`. */
+  redisPrefix: string;
+  /** Drops the database and deletes every key under the prefix. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * A database and Redis prefix for one test file, so files run in parallel on
+ * the shared servers and leave nothing behind.
+ */
+export function createTestNamespace(): TestNamespace {
+  const id = randomUUID().replaceAll('-', '').slice(0, 16);
+  const database = `segments_test_${id}`;
+  const redisPrefix = `test:${id}:`;
+  return {
+    databaseUrl: `${TEST_POSTGRES_URL}/${database}`,
+    redisPrefix,
+    async cleanup() {
+      const admin = new pg.Client({ connectionString: `${TEST_POSTGRES_URL}/postgres` });
+      await admin.connect();
+      try {
+        await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+      await deleteKeys(`${redisPrefix}*`);
+    },
+  };
+}
+
+async function deleteKeys(pattern: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestStores extends Stores {
+  namespace: TestNamespace;
+  /** Closes the stores and removes the namespace. */
+  dispose(): Promise<void>;
+}
+
+/** Real stores (migrated database, Redis) in a namespace of their own. */
+export async function createTestStores(options: { redisUrl?: string } = {}): Promise<TestStores> {
+  const namespace = createTestNamespace();
+  const stores = await createStores({
+    databaseUrl: namespace.databaseUrl,
+    redisUrl: options.redisUrl ?? TEST_REDIS_URL,
+    redisPrefix: namespace.redisPrefix,
+  });
+  return Object.assign(stores, {
+    namespace,
+    async dispose() {
+      await stores.close();
+      await namespace.cleanup();
+    },
+  });
+}
