@@ -38,6 +38,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   const apollo = new ApolloServer<Context>({
     schema: createSubgraphSchema(),
     introspection: options.introspection,
+    logger: deps.logger,
     includeStacktraceInErrorResponses: false,
     formatError: createErrorFormatter((error) => deps.logger.error({ err: error }, 'internal error in operation')),
     plugins: [

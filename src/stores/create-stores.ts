@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
 import { migrationsDir } from '../paths.js';
 import { MembershipRepository } from './postgres/membership-repository.js';
 import { migrate } from './postgres/migrator.js';
 import { createPool, ensureDatabase } from './postgres/pool.js';
 import { SegmentRepository } from './postgres/segment-repository.js';
-import { createRedis } from './redis/client.js';
+import { closeRedis, createRedis } from './redis/client.js';
 import { redisKeys, type RedisKeys } from './redis/keys.js';
 import { SegmentChangeChannel } from './redis/segment-change-channel.js';
 import { MembershipServingStore } from './redis/serving-store.js';
@@ -35,7 +36,10 @@ const SERVING_COMMAND_TIMEOUT_MS = 1000;
  * Connects to Postgres and Redis, creates the database and applies migrations
  * when needed, and subscribes the segment catalog to change announcements.
  */
-export async function createStores(config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>): Promise<Stores> {
+export async function createStores(
+  config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>,
+  logger: Logger,
+): Promise<Stores> {
   await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl);
   await migrate(pool, migrationsDir);
@@ -43,9 +47,10 @@ export async function createStores(config: Pick<Config, 'databaseUrl' | 'redisUr
   const keys = redisKeys(config.redisPrefix);
   const redis = createRedis(config.redisUrl, {
     connectionName: 'segments-serving',
+    logger,
     commandTimeoutMs: SERVING_COMMAND_TIMEOUT_MS,
   });
-  const subscriber = createRedis(config.redisUrl, { connectionName: 'segments-catalog-subscriber' });
+  const subscriber = createRedis(config.redisUrl, { connectionName: 'segments-catalog-subscriber', logger });
 
   const segments = new SegmentRepository(pool);
   const segmentChanges = new SegmentChangeChannel(redis, keys);
@@ -69,8 +74,8 @@ export async function createStores(config: Pick<Config, 'databaseUrl' | 'redisUr
       await Promise.all([pool.query('SELECT 1'), redis.ping()]);
     },
     async close() {
-      await unsubscribe().catch(() => undefined);
-      await Promise.allSettled([subscriber.quit(), redis.quit()]);
+      if (subscriber.status === 'ready') await unsubscribe().catch(() => undefined);
+      await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
       await pool.end();
     },
   };

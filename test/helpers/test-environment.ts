@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { createLogger } from '../../src/logger.js';
 import { createStores, type Stores } from '../../src/stores/create-stores.js';
 
 /** Where tests find the servers; CI and developer machines run them locally. */
@@ -67,7 +68,7 @@ export async function createTestStores(options: { redisUrl?: string } = {}): Pro
     databaseUrl: namespace.databaseUrl,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
     redisPrefix: namespace.redisPrefix,
-  });
+  }, createLogger('silent'));
   return Object.assign(stores, {
     namespace,
     async dispose() {

@@ -1,8 +1,11 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../../logger.js';
 
 export interface RedisClientOptions {
   /** Shown in `CLIENT LIST`, to tell the service's connections apart. */
   connectionName: string;
+  /** Receives connection errors; ioredis keeps reconnecting in the background. */
+  logger: Logger;
   /**
    * Fail a command that gets no answer within this many milliseconds instead
    * of letting a request hang on a stalled Redis. Leave unset for blocking
@@ -11,15 +14,35 @@ export interface RedisClientOptions {
   commandTimeoutMs?: number;
 }
 
-/** Creates an ioredis client; the caller owns it and quits it on shutdown. */
+/** Creates an ioredis client; the caller owns it and closes it with `closeRedis`. */
 export function createRedis(url: string, options: RedisClientOptions): Redis {
   const redisOptions: RedisOptions = {
     connectionName: options.connectionName,
     // Reads should fail fast and visibly while Redis is away rather than queue
-    // up behind a reconnect; the client keeps reconnecting in the background.
+    // up behind a reconnect; blocking connections wait for it instead.
     maxRetriesPerRequest: options.commandTimeoutMs === undefined ? null : 1,
-    lazyConnect: false,
   };
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
-  return new Redis(url, redisOptions);
+  const redis = new Redis(url, redisOptions);
+  let lastLogged = 0;
+  redis.on('error', (error: Error) => {
+    // A Redis that is down fails every reconnect attempt: say so at most once a second.
+    if (Date.now() - lastLogged < 1000) return;
+    lastLogged = Date.now();
+    options.logger.error({ err: error, connection: options.connectionName }, 'redis connection error');
+  });
+  return redis;
+}
+
+/** Quits politely when connected; otherwise drops the connection rather than wait for Redis to return. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') {
+    try {
+      await redis.quit();
+      return;
+    } catch {
+      // fall through to disconnect
+    }
+  }
+  redis.disconnect();
 }

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addMembers, createSegment } from '../helpers/fixtures.js';
+import { startRedisRoundTripCounter, type RedisRoundTripCounter } from '../helpers/redis-round-trip-counter.js';
+import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
+import { createTestStores, type TestStores } from '../helpers/test-environment.js';
+
+const ENTITIES = /* GraphQL */ `
+  query ($representations: [_Any!]!, $segmentId: ID!) {
+    _entities(representations: $representations) {
+      ... on Customer {
+        id
+        segments { id name }
+        isInSegment(id: $segmentId)
+        segmentMemberships { since }
+      }
+    }
+  }
+`;
+
+describe('the read path costs one Redis round trip per operation', () => {
+  let counter: RedisRoundTripCounter;
+  let stores: TestStores;
+  let subgraph: RunningSubgraph;
+  let segmentIds: string[];
+
+  beforeAll(async () => {
+    counter = await startRedisRoundTripCounter();
+    stores = await createTestStores({ redisUrl: counter.url });
+    subgraph = await startSubgraph(stores);
+    const even = await createSegment(stores, 'Even customers');
+    const tens = await createSegment(stores, 'Every tenth customer');
+    segmentIds = [String(even.id), String(tens.id)];
+    const ids = Array.from({ length: 100 }, (_, i) => `c-${i}`);
+    await addMembers(stores, even.id, ids.filter((_, i) => i % 2 === 0));
+    await addMembers(stores, tens.id, ids.filter((_, i) => i % 10 === 0));
+  });
+  afterAll(async () => {
+    await subgraph?.stop();
+    await stores?.dispose();
+    await counter?.close();
+  });
+
+  it.each([1, 100, 500])('for %i Customer representations asking all three fields', async (count) => {
+    const representations = Array.from({ length: count }, (_, i) => ({ __typename: 'Customer', id: `c-${i}` }));
+    // Warm the segment catalog so what is counted is the steady state.
+    await execute(subgraph.url, ENTITIES, { representations, segmentId: segmentIds[1] });
+
+    counter.reset();
+    const result = await execute(subgraph.url, ENTITIES, { representations, segmentId: segmentIds[1] });
+
+    expect(result.errors).toBeUndefined();
+    const entities = result.data!._entities as Array<{ id: string; segments: unknown[]; isInSegment: boolean }>;
+    expect(entities).toHaveLength(count);
+    // The answers are real: c-0 is in both segments, c-2 in one, odd ones in none.
+    expect(entities[0]!.segments).toHaveLength(2);
+    expect(entities[0]!.isInSegment).toBe(true);
+    if (count > 2) expect(entities[2]!.segments).toHaveLength(1);
+    if (count > 2) expect(entities[1]!.segments).toHaveLength(0);
+    expect(counter.roundTrips).toBe(1);
+  });
+});

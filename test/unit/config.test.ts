@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('works with no environment at all, for the local servers', () => {
+    expect(loadConfig({})).toEqual({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/segments',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'segments:',
+      port: 4001,
+      nodeEnv: 'development',
+      introspection: true,
+      landingPage: true,
+      logLevel: 'info',
+    });
+  });
+
+  it.each([
+    [{ NODE_ENV: 'production' }, { introspection: false, landingPage: false }],
+    [{ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }, { introspection: true, landingPage: false }],
+    [{ GRAPHQL_LANDING_PAGE: '0' }, { introspection: true, landingPage: false }],
+    [{ PORT: '8080', REDIS_PREFIX: 'eu-1:segments:' }, { port: 8080, redisPrefix: 'eu-1:segments:' }],
+    [{ PORT: '' }, { port: 4001 }],
+  ])('reads %j', (env, expected) => {
+    expect(loadConfig(env)).toMatchObject(expected);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'Invalid configuration: PORT must be a number (got "abc")'],
+    [{ PORT: '70000' }, 'Invalid configuration: PORT must be between 1 and 65535 (got "70000")'],
+    [{ PORT: '80.5' }, 'Invalid configuration: PORT must be a whole number (got "80.5")'],
+    [{ DATABASE_URL: 'mysql://db/segments' }, 'Invalid configuration: DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://db/segments")'],
+    [{ REDIS_URL: '127.0.0.1:6379' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (got "127.0.0.1:6379")'],
+    [{ REDIS_PREFIX: 'has space' }, 'Invalid configuration: REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . - (got "has space")'],
+    [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],
+  ])('rejects %j in one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
