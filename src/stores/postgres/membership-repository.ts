@@ -1,5 +1,11 @@
 import type pg from 'pg';
 
+/** Every membership of one customer. */
+export interface CustomerMemberships {
+  customerId: string;
+  memberships: Array<{ segmentId: number; since: Date }>;
+}
+
 export interface Member {
   customerId: string;
   /** When the customer entered the segment. */
@@ -31,5 +37,43 @@ export class MembershipRepository {
       segmentId,
       customerIds,
     ]);
+  }
+
+  /**
+   * Every customer's memberships, `batchSize` customers at a time in
+   * customer-id order (keyset pagination on the customer index), so a full
+   * pass never holds more than one batch in memory.
+   */
+  async *customerBatches(batchSize: number): AsyncGenerator<CustomerMemberships[]> {
+    let after = '';
+    for (;;) {
+      const { rows } = await this.pool.query<{ customerId: string; segmentIds: number[]; since: Date[] }>(
+        `SELECT customer_id AS "customerId", array_agg(segment_id ORDER BY segment_id) AS "segmentIds",
+                array_agg(since ORDER BY segment_id) AS since
+           FROM segment_memberships
+          WHERE customer_id > $1 AND customer_id IN (
+            SELECT DISTINCT customer_id FROM segment_memberships WHERE customer_id > $1 ORDER BY customer_id LIMIT $2)
+          GROUP BY customer_id
+          ORDER BY customer_id`,
+        [after, batchSize],
+      );
+      if (rows.length === 0) return;
+      yield rows.map((r) => ({
+        customerId: r.customerId,
+        memberships: r.segmentIds.map((segmentId, i) => ({ segmentId, since: r.since[i]! })),
+      }));
+      after = rows[rows.length - 1]!.customerId;
+    }
+  }
+
+  /** Which of these customers have at least one membership. */
+  async customersWithMemberships(customerIds: readonly string[]): Promise<Set<string>> {
+    if (customerIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ customerId: string }>(
+      `SELECT c.id AS "customerId" FROM unnest($1::text[]) AS c (id)
+        WHERE EXISTS (SELECT 1 FROM segment_memberships m WHERE m.customer_id = c.id)`,
+      [customerIds],
+    );
+    return new Set(rows.map((r) => r.customerId));
   }
 }

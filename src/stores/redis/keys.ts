@@ -9,6 +9,9 @@
  *   Hashes of up to 128 small fields use Redis' compact listpack encoding.
  * - `{prefix}segments:changed`: pub/sub channel carrying the id of a segment
  *   whose definition, status or size changed.
+ * - `{prefix}serving:built`: when the serving keys were last rebuilt from
+ *   Postgres; its absence means Redis lost them (or never had them).
+ * - `{prefix}bull:*`: BullMQ's queues.
  */
 export interface RedisKeys {
   readonly prefix: string;
@@ -16,6 +19,9 @@ export interface RedisKeys {
   /** Glob matching every customer key, for SCAN. */
   readonly customerPattern: string;
   readonly segmentChanges: string;
+  readonly servingBuilt: string;
+  /** BullMQ's `prefix` option: its keys are `{bullPrefix}:{queue}:...`. */
+  readonly bullPrefix: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -24,5 +30,7 @@ export function redisKeys(prefix: string): RedisKeys {
     customer: (customerId) => `${prefix}c:${customerId}`,
     customerPattern: `${prefix}c:*`,
     segmentChanges: `${prefix}segments:changed`,
+    servingBuilt: `${prefix}serving:built`,
+    bullPrefix: `${prefix}bull`,
   };
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Member } from '../postgres/membership-repository.js';
+import type { CustomerMemberships, Member } from '../postgres/membership-repository.js';
 import type { RedisKeys } from './keys.js';
 
 /** A customer's memberships as served: segment id -> when the customer entered it. */
@@ -54,6 +54,53 @@ export class MembershipServingStore {
       for (const id of customerIds.slice(start, start + WRITE_CHUNK)) pipeline.hdel(this.keys.customer(id), field);
       await execOrThrow(pipeline.exec());
     }
+  }
+
+  /**
+   * Replaces these customers' keys with exactly the memberships given (a
+   * customer with none loses its key). Each chunk is one MULTI, so a reader
+   * never sees a half-written customer.
+   */
+  async replaceCustomers(customers: readonly CustomerMemberships[]): Promise<void> {
+    const perChunk = Math.max(1, Math.floor(WRITE_CHUNK / 2));
+    for (let start = 0; start < customers.length; start += perChunk) {
+      const transaction = this.redis.multi();
+      for (const { customerId, memberships } of customers.slice(start, start + perChunk)) {
+        const key = this.keys.customer(customerId);
+        transaction.del(key);
+        if (memberships.length > 0) {
+          transaction.hset(key, Object.fromEntries(memberships.map((m) => [m.segmentId, m.since.getTime()])));
+        }
+      }
+      await execOrThrow(transaction.exec());
+    }
+  }
+
+  /** The ids of every customer that has a serving key, a SCAN page at a time. */
+  async *customerIdBatches(count = WRITE_CHUNK): AsyncGenerator<string[]> {
+    const keyPrefixLength = this.keys.customer('').length;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.customerPattern, 'COUNT', count);
+      if (keys.length > 0) yield keys.map((key) => key.slice(keyPrefixLength));
+      cursor = next;
+    } while (cursor !== '0');
+  }
+
+  async deleteCustomers(customerIds: readonly string[]): Promise<void> {
+    if (customerIds.length === 0) return;
+    await this.redis.unlink(...customerIds.map((id) => this.keys.customer(id)));
+  }
+
+  /** Records that the serving keys are complete as of now. */
+  async markBuilt(at = new Date()): Promise<void> {
+    await this.redis.set(this.keys.servingBuilt, at.toISOString());
+  }
+
+  /** When the serving keys were last rebuilt, or null when Redis has lost them. */
+  async builtAt(): Promise<Date | null> {
+    const value = await this.redis.get(this.keys.servingBuilt);
+    return value === null ? null : new Date(value);
   }
 }
 

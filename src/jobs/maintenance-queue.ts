@@ -1,0 +1,62 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+
+/**
+ * The `maintenance` queue: jobs that keep the serving store whole. Producers
+ * (the API, CLIs, the worker itself) and the worker share these names and
+ * payload types.
+ */
+export const MAINTENANCE_QUEUE = 'maintenance';
+
+/** Rewrites every Redis serving key from `segment_memberships`. */
+export interface RebuildServingStoreJob {
+  name: 'rebuild-serving-store';
+  data: {
+    /** Skip the rebuild when the serving store is marked built (the periodic check). */
+    onlyIfMissing: boolean;
+  };
+}
+
+export type MaintenanceJob = RebuildServingStoreJob;
+
+/**
+ * How often the worker checks that Redis still holds the serving keys and
+ * rebuilds them if not (Redis restarted without persistence, keys flushed).
+ */
+export const SERVING_STORE_CHECK_EVERY_MS = 60_000;
+
+// Retried with backoff: a rebuild that failed half-way is safe to run again.
+const DEFAULT_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 1000 },
+} as const;
+
+// Job names stay `string` here because BullMQ types scheduler ids with the same parameter.
+export type MaintenanceQueue = Queue<MaintenanceJob['data']>;
+
+/** BullMQ connection options for a Redis URL; BullMQ opens its own connections. */
+export function bullConnection(redisUrl: string, connectionName: string): ConnectionOptions {
+  return { url: redisUrl, connectionName, maxRetriesPerRequest: null };
+}
+
+export function createMaintenanceQueue(connection: ConnectionOptions, prefix: string): MaintenanceQueue {
+  return new Queue(MAINTENANCE_QUEUE, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+}
+
+/**
+ * Asks for a rebuild of the serving store. Requests made while one is waiting
+ * or running collapse into it.
+ */
+export async function requestServingStoreRebuild(queue: MaintenanceQueue, data: RebuildServingStoreJob['data']) {
+  return queue.add('rebuild-serving-store', data, { deduplication: { id: 'rebuild-serving-store' } });
+}
+
+/** Installs (or updates) the periodic serving-store check; idempotent. */
+export async function scheduleServingStoreCheck(queue: MaintenanceQueue, everyMs = SERVING_STORE_CHECK_EVERY_MS) {
+  await queue.upsertJobScheduler(
+    'serving-store-check',
+    { every: everyMs },
+    { name: 'rebuild-serving-store', data: { onlyIfMissing: true } },
+  );
+}

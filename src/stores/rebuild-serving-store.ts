@@ -1,0 +1,40 @@
+import type { MembershipRepository } from './postgres/membership-repository.js';
+import type { MembershipServingStore } from './redis/serving-store.js';
+
+export interface RebuildResult {
+  /** Customers whose serving key was rewritten from Postgres. */
+  customersWritten: number;
+  /** Serving keys removed because Postgres has no membership for the customer. */
+  staleKeysRemoved: number;
+}
+
+// Customers per Postgres page and Redis write: bounds memory whatever the size.
+const BATCH_SIZE = 5000;
+
+/**
+ * Makes the Redis serving keys equal to `segment_memberships`: rewrites every
+ * customer that has memberships, then removes keys of customers that have
+ * none, and finally marks the store built. Streams both sides in batches, so
+ * memory stays flat at millions of customers. Running it twice, or again after
+ * a crash, gives the same result.
+ */
+export async function rebuildServingStore(
+  memberships: MembershipRepository,
+  servingStore: MembershipServingStore,
+): Promise<RebuildResult> {
+  const startedAt = new Date();
+  let customersWritten = 0;
+  for await (const batch of memberships.customerBatches(BATCH_SIZE)) {
+    await servingStore.replaceCustomers(batch);
+    customersWritten += batch.length;
+  }
+  let staleKeysRemoved = 0;
+  for await (const customerIds of servingStore.customerIdBatches(BATCH_SIZE)) {
+    const members = await memberships.customersWithMemberships(customerIds);
+    const stale = customerIds.filter((id) => !members.has(id));
+    await servingStore.deleteCustomers(stale);
+    staleKeysRemoved += stale.length;
+  }
+  await servingStore.markBuilt(startedAt);
+  return { customersWritten, staleKeysRemoved };
+}
