@@ -40,6 +40,8 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     introspection: options.introspection,
     logger: deps.logger,
     includeStacktraceInErrorResponses: false,
+    // The composition root owns shutdown: it stops the workers and stores too, in order.
+    stopOnTerminationSignals: false,
     formatError: createErrorFormatter((error) => deps.logger.error({ err: error }, 'internal error in operation')),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
