@@ -1,6 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
@@ -50,6 +51,7 @@ describe('the subgraph in a composed supergraph', () => {
           Customer: { __resolveReference: ({ id }: { id: string }) => customer(id) },
         },
       }),
+      plugins: [ApolloServerPluginInlineTraceDisabled()],
     });
     const { url: customersUrl } = await startStandaloneServer(customersServer, { listen: { port: 0, host: '127.0.0.1' } });
 
