@@ -1,5 +1,5 @@
 import { createLogger } from '../../src/logger.js';
-import { createServer } from '../../src/server.js';
+import { createServer, type ServerOptions } from '../../src/server.js';
 import type { Stores } from '../../src/stores/create-stores.js';
 
 export interface RunningSubgraph {
@@ -8,9 +8,12 @@ export interface RunningSubgraph {
 }
 
 /** The real subgraph server over `stores`, listening on a free loopback port. */
-export async function startSubgraph(stores: Stores): Promise<RunningSubgraph> {
+export async function startSubgraph(
+  stores: Stores,
+  options: ServerOptions = { introspection: true, landingPage: false },
+): Promise<RunningSubgraph> {
   const server = createServer(
-    { introspection: true, landingPage: false },
+    options,
     {
       segments: stores.segments,
       catalog: stores.catalog,
