@@ -1,0 +1,162 @@
+import { DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
+
+/** A parameterized statement for pg: values travel separately from the text. */
+export interface SqlQuery {
+  text: string;
+  values: unknown[];
+}
+
+export interface CompileOptions {
+  /** The time of computation: relative windows are measured back from it. */
+  asOf: Date;
+  /**
+   * Evaluate only these customers (the event path) instead of the whole
+   * customer base. The same SQL shape, with every scan narrowed to them.
+   */
+  customerIds?: readonly string[];
+}
+
+const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', GT: '>', GTE: '>=', LT: '<', LTE: '<=' };
+
+/**
+ * Rules become set-based SQL: every condition that reads another table is a
+ * LEFT JOIN of a per-customer derived table (order aggregates grouped by
+ * customer, members of a segment), computed once per distinct filter however
+ * many conditions share it, and the rule tree becomes a boolean expression
+ * over the joined columns. Postgres runs it as hash joins over whole tables,
+ * never a subquery per customer. Every user value is a bind parameter, so no
+ * input can change the statement.
+ */
+class RuleCompiler {
+  readonly values: unknown[] = [];
+  private readonly joins: string[] = [];
+  private readonly aggregates = new Map<string, string>();
+  private readonly memberships = new Map<string, string>();
+  private readonly customerIdsParam: string | null;
+
+  constructor(private readonly options: CompileOptions) {
+    this.customerIdsParam = options.customerIds ? this.param(options.customerIds, 'text[]') : null;
+  }
+
+  param(value: unknown, type: string): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+
+  /** FROM and WHERE clauses shared by both query shapes. */
+  from(): string {
+    return ['FROM customers c', ...this.joins].join('\n');
+  }
+
+  scope(): string {
+    return this.customerIdsParam ? `c.id = ANY(${this.customerIdsParam})` : 'true';
+  }
+
+  predicate(rule: Rule): string {
+    if ('all' in rule) return `(${rule.all.map((r) => this.predicate(r)).join(' AND ')})`;
+    if ('any' in rule) return `(${rule.any.map((r) => this.predicate(r)).join(' OR ')})`;
+    if ('not' in rule) return `(NOT ${this.predicate(rule.not)})`;
+    if ('orderCount' in rule) {
+      const { filter, op, value } = rule.orderCount;
+      return `(coalesce(${this.aggregate(filter)}.n, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'bigint')})`;
+    }
+    if ('orderTotal' in rule) {
+      const { filter, op, value } = rule.orderTotal;
+      return `(coalesce(${this.aggregate(filter)}.total, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
+    }
+    if ('lastOrder' in rule) {
+      const { filter, olderThanDays, withinDays } = rule.lastOrder;
+      const last = `${this.aggregate(filter)}.last`;
+      const conditions = [`${last} IS NOT NULL`];
+      if (olderThanDays !== undefined) conditions.push(`${last} < ${this.cutoff(olderThanDays)}`);
+      if (withinDays !== undefined) conditions.push(`${last} >= ${this.cutoff(withinDays)}`);
+      return `(${conditions.join(' AND ')})`;
+    }
+    if ('attribute' in rule) return `coalesce(${this.attribute(rule.attribute)}, false)`;
+    return `(${this.membership(rule.inSegment)}.customer_id IS NOT NULL)`;
+  }
+
+  private cutoff(days: number): string {
+    return this.param(new Date(this.options.asOf.getTime() - days * DAY_MS).toISOString(), 'timestamptz');
+  }
+
+  /** The alias of the derived table aggregating orders that match `filter`. */
+  private aggregate(filter: OrderFilter | undefined): string {
+    const key = JSON.stringify(filter ?? {});
+    const existing = this.aggregates.get(key);
+    if (existing) return existing;
+    const alias = `a${this.aggregates.size}`;
+    this.aggregates.set(key, alias);
+    const where: string[] = [];
+    if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
+    if (filter?.storeIds) where.push(`store_id = ANY(${this.param(filter.storeIds, 'text[]')})`);
+    if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
+    if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
+    if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
+    this.joins.push(
+      `LEFT JOIN (SELECT customer_id, count(*) AS n, sum(total_cents) AS total, max(created_at) AS last
+         FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
+        ON ${alias}.customer_id = c.id`,
+    );
+    return alias;
+  }
+
+  /** The alias of the derived table of a segment's members. */
+  private membership(segmentId: string): string {
+    const existing = this.memberships.get(segmentId);
+    if (existing) return existing;
+    const alias = `s${this.memberships.size}`;
+    this.memberships.set(segmentId, alias);
+    const scope = this.customerIdsParam ? ` AND customer_id = ANY(${this.customerIdsParam})` : '';
+    this.joins.push(
+      `LEFT JOIN (SELECT customer_id FROM segment_memberships
+         WHERE segment_id = ${this.param(Number(segmentId), 'int')}${scope}) ${alias}
+        ON ${alias}.customer_id = c.id`,
+    );
+    return alias;
+  }
+
+  private attribute({ field, op, value, values }: AttributeCondition): string {
+    if (field === 'createdAt') return `(c.created_at ${SQL_COMPARISON[op as ScalarComparison]} ${this.param(value, 'timestamptz')})`;
+    const isCustom = field.startsWith('attributes.');
+    const key = isCustom ? this.param(field.slice('attributes.'.length), 'text') : null;
+    const column = key ? `(c.attributes ->> ${key})` : field === 'country' ? 'c.country' : 'c.city';
+    switch (op) {
+      case 'IN':
+        return `(${column} = ANY(${this.param(values, 'text[]')}))`;
+      case 'NOT_IN':
+        return `(${column} <> ALL(${this.param(values, 'text[]')}))`;
+      case 'EQ':
+      case 'NEQ':
+        return `(${column} ${SQL_COMPARISON[op]} ${this.param(value, 'text')})`;
+      default:
+        // Ordered comparisons on custom attributes are numeric and apply only
+        // to JSON numbers; anything else leaves the condition false.
+        return `(CASE WHEN jsonb_typeof(c.attributes -> ${key}) = 'number' THEN ${column}::numeric END ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
+    }
+  }
+}
+
+/** `SELECT customer_id` of every customer (or every one of `customerIds`) that matches the rule. */
+export function compileMembersQuery(rule: Rule, options: CompileOptions): SqlQuery {
+  const compiler = new RuleCompiler(options);
+  const predicate = compiler.predicate(rule);
+  return {
+    text: `SELECT c.id AS customer_id\n${compiler.from()}\nWHERE ${compiler.scope()} AND ${predicate}`,
+    values: compiler.values,
+  };
+}
+
+/**
+ * Evaluates many rules for a set of customers in one statement: one row per
+ * customer with a boolean column `m0`, `m1`, ... per rule, in the order given.
+ * Derived tables are shared between rules that use the same filter.
+ */
+export function compileMembershipMatrix(rules: readonly Rule[], options: CompileOptions & { customerIds: readonly string[] }): SqlQuery {
+  const compiler = new RuleCompiler(options);
+  const columns = rules.map((rule, i) => `${compiler.predicate(rule)} AS m${i}`);
+  return {
+    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}\nWHERE ${compiler.scope()}`,
+    values: compiler.values,
+  };
+}
