@@ -26,6 +26,25 @@ export interface Config {
   landingPage: boolean;
   /** pino log level. @defaultValue `info` */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How admin tokens are verified; see `AuthConfig`. */
+  auth: AuthConfig;
+  /**
+   * Emit Federation's `@requiresScopes` on the admin fields. Only Apollo's
+   * licensed router understands them (`@apollo/gateway` refuses the
+   * supergraph), so they are off unless asked for. @defaultValue false
+   */
+  federationAuthDirectives: boolean;
+}
+
+/**
+ * Admin tokens are JWTs, verified with `secret` (HS256) or the keys at
+ * `jwksUrl`. With neither, every admin operation is refused.
+ */
+export interface AuthConfig {
+  secret?: string;
+  jwksUrl?: URL;
+  issuer?: string;
+  audience?: string;
 }
 
 export class ConfigError extends Error {
@@ -57,6 +76,12 @@ const environmentSchema = z.object({
   GRAPHQL_INTROSPECTION: booleanString.optional(),
   GRAPHQL_LANDING_PAGE: booleanString.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // HS256 needs a key at least as long as the hash: 256 bits.
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+  JWT_ISSUER: z.string().optional(),
+  JWT_AUDIENCE: z.string().optional(),
+  FEDERATION_AUTH_DIRECTIVES: booleanString.default(false),
 });
 
 /**
@@ -85,5 +110,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: e.GRAPHQL_INTROSPECTION ?? !production,
     landingPage: e.GRAPHQL_LANDING_PAGE ?? !production,
     logLevel: e.LOG_LEVEL,
+    auth: {
+      ...(e.JWT_SECRET ? { secret: e.JWT_SECRET } : {}),
+      ...(e.JWT_JWKS_URL ? { jwksUrl: new URL(e.JWT_JWKS_URL) } : {}),
+      ...(e.JWT_ISSUER ? { issuer: e.JWT_ISSUER } : {}),
+      ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
+    },
+    federationAuthDirectives: e.FEDERATION_AUTH_DIRECTIVES,
   };
 }

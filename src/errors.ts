@@ -19,8 +19,26 @@ export class BadUserInputError extends SegmentsError {
   constructor(
     message: string,
     readonly field: string,
+    /** Every problem found, when there is more than one. */
+    issues?: ReadonlyArray<{ field: string; message: string }>,
   ) {
-    super(message, { extensions: { code: 'BAD_USER_INPUT', field } });
+    super(message, { extensions: { code: 'BAD_USER_INPUT', field, ...(issues && issues.length > 1 ? { issues } : {}) } });
+  }
+}
+
+/** No valid token: missing, malformed, badly signed, expired, or for another issuer or audience. */
+export class UnauthenticatedError extends SegmentsError {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(message = 'A valid bearer token is required') {
+    super(message, { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+}
+
+/** A valid token without the scope the operation needs. */
+export class ForbiddenError extends SegmentsError {
+  readonly code = 'FORBIDDEN';
+  constructor(readonly scope: string) {
+    super(`The token lacks the ${scope} scope`, { extensions: { code: 'FORBIDDEN', scope } });
   }
 }
 

@@ -6,7 +6,10 @@
  * `all` (the default, `npm start`) runs both in one process: the one-machine
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
+import { createApiDependencies } from './api-dependencies.js';
 import { ConfigError, loadConfig } from './config.js';
+import { bullConnection } from './jobs/maintenance-queue.js';
+import { createRecomputeQueue, recomputeRequests } from './jobs/recompute-queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServer } from './server.js';
 import { createStores } from './stores/create-stores.js';
@@ -25,9 +28,17 @@ async function main(role: Role, logger: Logger): Promise<void> {
   const stops: Array<() => Promise<void>> = [];
 
   if (role === 'all' || role === 'subgraph') {
-    const server = createServer(config, { ...stores, logger, checkReadiness: () => stores.checkReadiness() });
+    if (!config.auth.secret && !config.auth.jwksUrl) {
+      logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
+    }
+    const recomputeQueue = createRecomputeQueue(bullConnection(config.redisUrl, 'segments-api'), stores.keys.bullPrefix);
+    const api = createApiDependencies(stores, recomputeRequests(recomputeQueue), config.auth);
+    const server = createServer(config, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(config.port);
-    stops.push(() => server.stop());
+    stops.push(async () => {
+      await server.stop();
+      await recomputeQueue.close();
+    });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
   }
   if (role === 'all' || role === 'worker') {

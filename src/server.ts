@@ -15,6 +15,8 @@ export interface ServerOptions {
   introspection: boolean;
   /** Whether `GET /` shows Apollo Sandbox; production turns it off. */
   landingPage: boolean;
+  /** Emit `@requiresScopes` in the subgraph SDL. @defaultValue false */
+  federationAuthDirectives?: boolean;
 }
 
 export interface ServerDependencies extends ContextDependencies {
@@ -36,7 +38,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   const app = express();
   const httpServer = http.createServer(app);
   const apollo = new ApolloServer<Context>({
-    schema: createSubgraphSchema(),
+    schema: createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false }),
     introspection: options.introspection,
     logger: deps.logger,
     includeStacktraceInErrorResponses: false,
@@ -71,7 +73,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
       app.use(
         '/',
         express.json({ limit: '1mb' }),
-        expressMiddleware(apollo, { context: async () => createContext(deps) }),
+        expressMiddleware(apollo, { context: async ({ req }) => createContext(deps, req.headers.authorization) }),
       );
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);

@@ -22,3 +22,21 @@ export interface SegmentConnectionModel {
   hasNextPage: boolean;
   status: SegmentStatus | undefined;
 }
+
+/** A rule preview as computed (`sample` holds customer ids). */
+export interface SegmentPreviewModel {
+  size: number;
+  sample: string[];
+  computedAt: Date;
+}
+
+/** A rule-change preview as computed (samples hold customer ids). */
+export interface SegmentChangePreviewModel {
+  currentSize: number;
+  newSize: number;
+  entering: number;
+  leaving: number;
+  enteringSample: string[];
+  leavingSample: string[];
+  computedAt: Date;
+}

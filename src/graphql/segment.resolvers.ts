@@ -29,6 +29,13 @@ export const Segment: SegmentResolvers = {
     return id === null ? null : catalog.get(id);
   },
   id: (segment) => String(segment.id),
+  history: ({ id }, { first }, { segments }) => {
+    const limit = first ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+      throw new BadUserInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
+    }
+    return segments.history(id, limit);
+  },
 };
 
 export const SegmentConnection: SegmentConnectionResolvers = {

@@ -3,9 +3,14 @@ import type { SegmentRecord } from '../../src/stores/postgres/segment-repository
 
 let names = 0;
 
-/** Creates a segment through the repository, as the admin API does. */
+/** Creates a STATIC segment straight through the repository. */
 export function createSegment(stores: Stores, name = `segment ${++names}`, description?: string): Promise<SegmentRecord> {
-  return stores.segments.create({ name, description: description ?? null });
+  return stores.segments.transaction((tx) => tx.create({ name, description: description ?? null }, 'test-fixture'));
+}
+
+/** Archives a segment straight through the repository (nothing is announced). */
+export function archiveSegment(stores: Stores, id: number): Promise<SegmentRecord> {
+  return stores.segments.transaction(async (tx) => tx.archive((await tx.lock(id))!, 'test-fixture'));
 }
 
 /**

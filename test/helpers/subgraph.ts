@@ -1,9 +1,16 @@
+import { createApiDependencies } from '../../src/api-dependencies.js';
+import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { createRecomputeQueue, recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type ServerOptions } from '../../src/server.js';
 import type { Stores } from '../../src/stores/create-stores.js';
+import { TEST_REDIS_URL } from './test-environment.js';
+import { TEST_AUTH } from './tokens.js';
 
 export interface RunningSubgraph {
   url: string;
+  /** The queue the subgraph asks for recomputes on, to inspect what it asked. */
+  recomputeQueue: RecomputeQueue;
   stop(): Promise<void>;
 }
 
@@ -12,34 +19,35 @@ export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
 ): Promise<RunningSubgraph> {
-  const server = createServer(
-    options,
-    {
-      segments: stores.segments,
-      catalog: stores.catalog,
-      servingStore: stores.servingStore,
-      checkReadiness: () => stores.checkReadiness(),
-      logger: createLogger('silent'),
-    },
-  );
+  const recomputeQueue = createRecomputeQueue(bullConnection(TEST_REDIS_URL, 'test-api'), stores.keys.bullPrefix);
+  const api = createApiDependencies(stores, recomputeRequests(recomputeQueue), TEST_AUTH);
+  const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger: createLogger('silent') });
   const port = await server.listen(0, '127.0.0.1');
-  return { url: `http://127.0.0.1:${port}/`, stop: () => server.stop() };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    recomputeQueue,
+    async stop() {
+      await server.stop();
+      await recomputeQueue.close();
+    },
+  };
 }
 
 export interface GraphQLResponse<TData = Record<string, any>> {
   data?: TData | null;
-  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, unknown> }>;
+  errors?: Array<{ message: string; path?: Array<string | number>; extensions?: Record<string, any> }>;
 }
 
-/** Sends one operation over HTTP, as any client would. */
+/** Sends one operation over HTTP, as any client would; `token` goes in the Authorization header. */
 export async function execute<TData = Record<string, any>>(
   url: string,
   query: string,
   variables: Record<string, unknown> = {},
+  token?: string,
 ): Promise<GraphQLResponse<TData>> {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
   return (await response.json()) as GraphQLResponse<TData>;

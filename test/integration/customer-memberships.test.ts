@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { addMembers, createSegment } from '../helpers/fixtures.js';
+import { addMembers, archiveSegment, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 
@@ -88,7 +88,7 @@ describe('Customer segment fields through _entities', () => {
       execute(subgraph.url, ENTITIES, { representations: customers('c-archived'), segmentId: String(segment.id) });
     expect((await ask()).data!._entities[0].isInSegment).toBe(true);
 
-    await stores.segments.archive(segment.id);
+    await archiveSegment(stores, segment.id);
     await stores.segmentChanges.publish([segment.id]);
 
     await vi.waitFor(async () => {

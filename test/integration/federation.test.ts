@@ -1,5 +1,5 @@
 import { composeServices } from '@apollo/composition';
-import { ApolloGateway } from '@apollo/gateway';
+import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { startStandaloneServer } from '@apollo/server/standalone';
@@ -10,6 +10,7 @@ import { loadTypeDefs } from '../../src/graphql/schema.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
+import { readerToken } from '../helpers/tokens.js';
 
 // A stand-in for the team that owns Customer: it knows ids and names only.
 const customersTypeDefs = parse(/* GraphQL */ `
@@ -60,8 +61,23 @@ describe('the subgraph in a composed supergraph', () => {
       { name: 'segments', typeDefs: loadTypeDefs(), url: segmentsSubgraph.url },
     ]);
     if (composition.errors) throw new Error(composition.errors.map((e) => e.message).join('\n'));
-    gatewayServer = new ApolloServer({ gateway: new ApolloGateway({ supergraphSdl: composition.supergraphSdl }) });
-    ({ url: gatewayUrl } = await startStandaloneServer(gatewayServer, { listen: { port: 0, host: '127.0.0.1' } }));
+    // The gateway passes the caller's Authorization header on to the subgraphs,
+    // as a router is configured to (README "Authorization").
+    const gateway = new ApolloGateway({
+      supergraphSdl: composition.supergraphSdl,
+      buildService: ({ url }) =>
+        new RemoteGraphQLDataSource<{ authorization?: string }>({
+          url,
+          willSendRequest: ({ request, context }) => {
+            if (context.authorization) request.http?.headers.set('authorization', context.authorization);
+          },
+        }),
+    });
+    gatewayServer = new ApolloServer<{ authorization?: string }>({ gateway });
+    ({ url: gatewayUrl } = await startStandaloneServer(gatewayServer, {
+      listen: { port: 0, host: '127.0.0.1' },
+      context: async ({ req }) => ({ authorization: req.headers.authorization }),
+    }));
   });
   afterAll(async () => {
     await gatewayServer?.stop();
@@ -112,7 +128,7 @@ describe('the subgraph in a composed supergraph', () => {
   });
 
   it('serves the Segment queries of this subgraph through the gateway', async () => {
-    const result = await execute(gatewayUrl, `{ segment(id: "${vip}") { name status } segments { totalCount } }`);
+    const result = await execute(gatewayUrl, `{ segment(id: "${vip}") { name status } segments { totalCount } }`, {}, await readerToken());
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ segment: { name: 'VIP', status: 'ACTIVE' }, segments: { totalCount: 2 } });
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSegment } from '../helpers/fixtures.js';
+import { archiveSegment, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
+import { readerToken } from '../helpers/tokens.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 
 const PAGE = /* GraphQL */ `
@@ -17,13 +18,15 @@ describe('Query.segment and Query.segments', () => {
   let stores: TestStores;
   let subgraph: RunningSubgraph;
   let ids: string[];
+  let reader: string;
 
   beforeAll(async () => {
     stores = await createTestStores();
     subgraph = await startSubgraph(stores);
+    reader = await readerToken();
     ids = [];
     for (const name of ['A', 'B', 'C', 'D', 'E']) ids.push(String((await createSegment(stores, name)).id));
-    await stores.segments.archive(Number(ids[1]));
+    await archiveSegment(stores, Number(ids[1]));
   });
   afterAll(async () => {
     await subgraph?.stop();
@@ -47,31 +50,31 @@ describe('Query.segment and Query.segments', () => {
   });
 
   it('pages through every segment in id order with stable cursors', async () => {
-    const first = await execute(subgraph.url, PAGE, { first: 2 });
+    const first = await execute(subgraph.url, PAGE, { first: 2 }, reader);
     expect(first.errors).toBeUndefined();
     expect(first.data!.segments.totalCount).toBe(5);
     expect(first.data!.segments.edges.map((e: any) => e.node.name)).toEqual(['A', 'B']);
     expect(first.data!.segments.pageInfo.hasNextPage).toBe(true);
 
-    const second = await execute(subgraph.url, PAGE, { first: 2, after: first.data!.segments.pageInfo.endCursor });
+    const second = await execute(subgraph.url, PAGE, { first: 2, after: first.data!.segments.pageInfo.endCursor }, reader);
     expect(second.data!.segments.edges.map((e: any) => e.node.name)).toEqual(['C', 'D']);
 
-    const third = await execute(subgraph.url, PAGE, { first: 2, after: second.data!.segments.edges[1].cursor });
+    const third = await execute(subgraph.url, PAGE, { first: 2, after: second.data!.segments.edges[1].cursor }, reader);
     expect(third.data!.segments.edges.map((e: any) => e.node.name)).toEqual(['E']);
     expect(third.data!.segments.pageInfo).toEqual({ hasNextPage: false, endCursor: third.data!.segments.edges[0].cursor });
   });
 
   it('filters by status, counting only matching segments', async () => {
-    const active = await execute(subgraph.url, PAGE, { status: 'ACTIVE' });
+    const active = await execute(subgraph.url, PAGE, { status: 'ACTIVE' }, reader);
     expect(active.data!.segments.totalCount).toBe(4);
     expect(active.data!.segments.edges.map((e: any) => e.node.name)).toEqual(['A', 'C', 'D', 'E']);
-    const archived = await execute(subgraph.url, PAGE, { status: 'ARCHIVED' });
+    const archived = await execute(subgraph.url, PAGE, { status: 'ARCHIVED' }, reader);
     expect(archived.data!.segments.edges.map((e: any) => e.node.name)).toEqual(['B']);
   });
 
   it('returns an empty page with a null endCursor after the last segment', async () => {
-    const last = await execute(subgraph.url, PAGE, {});
-    const result = await execute(subgraph.url, PAGE, { after: last.data!.segments.pageInfo.endCursor });
+    const last = await execute(subgraph.url, PAGE, {}, reader);
+    const result = await execute(subgraph.url, PAGE, { after: last.data!.segments.pageInfo.endCursor }, reader);
     expect(result.data!.segments).toEqual({ totalCount: 5, edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
   });
 
@@ -82,7 +85,7 @@ describe('Query.segment and Query.segments', () => {
     [{ after: 'bm90LWEtY3Vyc29y' }, 'after'],
     [{ after: '%%%' }, 'after'],
   ])('rejects %j with BAD_USER_INPUT naming %s', async (variables, field) => {
-    const result = await execute(subgraph.url, PAGE, variables);
+    const result = await execute(subgraph.url, PAGE, variables, reader);
     expect(result.data).toBeNull();
     expect(result.errors).toHaveLength(1);
     expect(result.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field });
@@ -91,7 +94,7 @@ describe('Query.segment and Query.segments', () => {
   });
 
   it('reports a wrongly typed variable as BAD_USER_INPUT without internals', async () => {
-    const result = await execute(subgraph.url, PAGE, { status: 'DELETED' });
+    const result = await execute(subgraph.url, PAGE, { status: 'DELETED' }, reader);
     expect(result.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
     expect(JSON.stringify(result)).not.toMatch(/stacktrace|at .*\.ts:\d+/);
   });

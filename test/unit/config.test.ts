@@ -12,6 +12,8 @@ describe('loadConfig', () => {
       introspection: true,
       landingPage: true,
       logLevel: 'info',
+      auth: {},
+      federationAuthDirectives: false,
     });
   });
 
@@ -21,6 +23,12 @@ describe('loadConfig', () => {
     [{ GRAPHQL_LANDING_PAGE: '0' }, { introspection: true, landingPage: false }],
     [{ PORT: '8080', REDIS_PREFIX: 'eu-1:segments:' }, { port: 8080, redisPrefix: 'eu-1:segments:' }],
     [{ PORT: '' }, { port: 4001 }],
+    [
+      { JWT_SECRET: 'x'.repeat(32), JWT_ISSUER: 'https://auth.example', JWT_AUDIENCE: 'segments' },
+      { auth: { secret: 'x'.repeat(32), issuer: 'https://auth.example', audience: 'segments' } },
+    ],
+    [{ JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }, { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json') } }],
+    [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });
@@ -33,6 +41,8 @@ describe('loadConfig', () => {
     [{ REDIS_URL: '127.0.0.1:6379' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (got "127.0.0.1:6379")'],
     [{ REDIS_PREFIX: 'has space' }, 'Invalid configuration: REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . - (got "has space")'],
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ JWT_SECRET: 'short' }, 'Invalid configuration: JWT_SECRET must be at least 32 characters (got "short")'],
+    [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],
   ])('rejects %j in one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

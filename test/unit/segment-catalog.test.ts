@@ -11,6 +11,10 @@ const segment = (id: number, name = `s${id}`): SegmentRecord => ({
   createdAt: new Date(0),
   updatedAt: new Date(0),
   lastComputedAt: null,
+  kind: 'STATIC',
+  rule: null,
+  version: 1,
+  refreshEveryMinutes: null,
 });
 
 /** An in-memory SegmentSource that records what it was asked for. */

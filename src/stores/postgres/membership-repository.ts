@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Queryable } from './queryable.js';
 
 /** Every membership of one customer. */
 export interface CustomerMemberships {
@@ -20,23 +21,31 @@ export interface Member {
 export class MembershipRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** Adds members; customers already in the segment keep their `since`. */
-  async add(segmentId: number, members: readonly Member[]): Promise<void> {
-    if (members.length === 0) return;
-    await this.pool.query(
+  /**
+   * Adds members; customers already in the segment keep their `since`.
+   * @returns the customers that were not members before
+   */
+  async add(segmentId: number, members: readonly Member[], db: Queryable = this.pool): Promise<string[]> {
+    if (members.length === 0) return [];
+    const { rows } = await db.query<{ customerId: string }>(
       `INSERT INTO segment_memberships (segment_id, customer_id, since)
        SELECT $1, m.customer_id, m.since FROM unnest($2::text[], $3::timestamptz[]) AS m (customer_id, since)
-       ON CONFLICT (segment_id, customer_id) DO NOTHING`,
+       ON CONFLICT (segment_id, customer_id) DO NOTHING
+       RETURNING customer_id AS "customerId"`,
       [segmentId, members.map((m) => m.customerId), members.map((m) => m.since)],
     );
+    return rows.map((r) => r.customerId);
   }
 
-  async remove(segmentId: number, customerIds: readonly string[]): Promise<void> {
-    if (customerIds.length === 0) return;
-    await this.pool.query('DELETE FROM segment_memberships WHERE segment_id = $1 AND customer_id = ANY($2::text[])', [
-      segmentId,
-      customerIds,
-    ]);
+  /** @returns the customers that were members */
+  async remove(segmentId: number, customerIds: readonly string[], db: Queryable = this.pool): Promise<string[]> {
+    if (customerIds.length === 0) return [];
+    const { rows } = await db.query<{ customerId: string }>(
+      `DELETE FROM segment_memberships WHERE segment_id = $1 AND customer_id = ANY($2::text[])
+       RETURNING customer_id AS "customerId"`,
+      [segmentId, customerIds],
+    );
+    return rows.map((r) => r.customerId);
   }
 
   /**

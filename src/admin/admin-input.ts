@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { BadUserInputError } from '../errors.js';
+
+/** Limits of admin inputs (README "Admin API"). */
+export const ADMIN_LIMITS = {
+  maxNameLength: 100,
+  maxDescriptionLength: 1000,
+  minRefreshMinutes: 1,
+  maxRefreshMinutes: 10_080,
+  maxCustomerIds: 10_000,
+  maxCustomerIdLength: 200,
+  maxSampleSize: 100,
+  defaultSampleSize: 10,
+} as const;
+
+export const segmentName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(ADMIN_LIMITS.maxNameLength, `must be at most ${ADMIN_LIMITS.maxNameLength} characters`);
+export const segmentDescription = z
+  .string()
+  .max(ADMIN_LIMITS.maxDescriptionLength, `must be at most ${ADMIN_LIMITS.maxDescriptionLength} characters`)
+  .nullable();
+export const refreshEveryMinutes = z
+  .number()
+  .int()
+  .min(ADMIN_LIMITS.minRefreshMinutes, `must be between ${ADMIN_LIMITS.minRefreshMinutes} and ${ADMIN_LIMITS.maxRefreshMinutes}`)
+  .max(ADMIN_LIMITS.maxRefreshMinutes, `must be between ${ADMIN_LIMITS.minRefreshMinutes} and ${ADMIN_LIMITS.maxRefreshMinutes}`);
+export const customerIds = z
+  .array(z.string().min(1, 'must not be empty').max(ADMIN_LIMITS.maxCustomerIdLength, `must be at most ${ADMIN_LIMITS.maxCustomerIdLength} characters`))
+  .min(1, 'must not be empty')
+  .max(ADMIN_LIMITS.maxCustomerIds, `must have at most ${ADMIN_LIMITS.maxCustomerIds} ids per call`);
+export const sampleSize = z
+  .number()
+  .int()
+  .min(0, `must be between 0 and ${ADMIN_LIMITS.maxSampleSize}`)
+  .max(ADMIN_LIMITS.maxSampleSize, `must be between 0 and ${ADMIN_LIMITS.maxSampleSize}`);
+
+/** Joins a field path and a sub-path: `input` + `rule.all[0]` -> `input.rule.all[0]`. */
+export function fieldPath(base: string, sub: ReadonlyArray<PropertyKey> | string): string {
+  const rest =
+    typeof sub === 'string'
+      ? sub
+      : sub.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+  if (!rest) return base;
+  return rest.startsWith('[') ? `${base}${rest}` : `${base}.${rest}`;
+}
+
+/** Parses `value` or throws BAD_USER_INPUT naming `field` (and the path inside it). */
+export function check<T extends z.ZodType>(schema: T, value: unknown, field: string): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ field: fieldPath(field, issue.path), message: issue.message }));
+  throw new BadUserInputError(`${issues[0]!.field} ${issues[0]!.message}`, issues[0]!.field, issues);
+}

@@ -1,0 +1,20 @@
+import { SegmentAdmin } from './admin/segment-admin.js';
+import { SegmentPreviewer } from './admin/segment-preview.js';
+import type { AuthConfig } from './config.js';
+import { createTokenVerifier } from './auth/token-verifier.js';
+import type { ContextDependencies } from './context.js';
+import type { RecomputeRequests } from './jobs/recompute-queue.js';
+import type { Stores } from './stores/create-stores.js';
+import { RulePreviewRepository } from './stores/postgres/rule-preview-repository.js';
+
+/** What the GraphQL API runs on, assembled from the stores, the recompute queue and the auth settings. */
+export function createApiDependencies(stores: Stores, recompute: RecomputeRequests, auth: AuthConfig): ContextDependencies {
+  return {
+    segments: stores.segments,
+    catalog: stores.catalog,
+    servingStore: stores.servingStore,
+    admin: new SegmentAdmin({ ...stores, recompute }),
+    previewer: new SegmentPreviewer(stores.segments, new RulePreviewRepository(stores.pool)),
+    verifyToken: createTokenVerifier(auth),
+  };
+}

@@ -1,0 +1,60 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+
+/**
+ * The `segment-recompute` queue: full recomputes of RULE segments, asked for
+ * by the admin API and by per-segment job schedulers. The payload carries the
+ * segment id only; the worker reads the current rule and version itself, so a
+ * job never acts on a stale definition.
+ */
+export const RECOMPUTE_QUEUE = 'segment-recompute';
+
+export interface RecomputeSegmentJob {
+  name: 'recompute-segment';
+  data: { segmentId: number };
+}
+
+export type RecomputeQueue = Queue<RecomputeSegmentJob['data']>;
+
+/** Default period of a RULE segment's full recompute, in minutes. */
+export const DEFAULT_REFRESH_EVERY_MINUTES = 60;
+
+const DEFAULT_JOB_OPTIONS = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2000 },
+  removeOnComplete: { count: 1000 },
+  removeOnFail: { count: 5000 },
+} as const;
+
+export function createRecomputeQueue(connection: ConnectionOptions, prefix: string): RecomputeQueue {
+  return new Queue(RECOMPUTE_QUEUE, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+}
+
+/** What the admin API needs from the recompute queue; injected so tests and other entry points can choose. */
+export interface RecomputeRequests {
+  /** Asks for a recompute now; requests made while one is waiting collapse into it. */
+  request(segmentId: number): Promise<void>;
+  /** Installs or updates the segment's periodic recompute. */
+  schedule(segmentId: number, everyMinutes: number): Promise<void>;
+  /** Removes the segment's periodic recompute. */
+  unschedule(segmentId: number): Promise<void>;
+}
+
+const schedulerId = (segmentId: number) => `segment:${segmentId}`;
+
+export function recomputeRequests(queue: RecomputeQueue): RecomputeRequests {
+  return {
+    async request(segmentId) {
+      await queue.add('recompute-segment', { segmentId }, { deduplication: { id: `recompute:${segmentId}` } });
+    },
+    async schedule(segmentId, everyMinutes) {
+      await queue.upsertJobScheduler(
+        schedulerId(segmentId),
+        { every: everyMinutes * 60_000 },
+        { name: 'recompute-segment', data: { segmentId } },
+      );
+    },
+    async unschedule(segmentId) {
+      await queue.removeJobScheduler(schedulerId(segmentId));
+    },
+  };
+}

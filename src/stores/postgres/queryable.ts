@@ -1,0 +1,23 @@
+import type pg from 'pg';
+
+/** A pool or a client inside a transaction: repositories run on either. */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+/**
+ * Runs `work` in a transaction on one client of `pool`: commits when it
+ * resolves, rolls back when it throws.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
