@@ -8,6 +8,7 @@ import express from 'express';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { createErrorFormatter } from './errors.js';
 import { createSubgraphSchema } from './graphql/schema.js';
+import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
 import type { Logger } from './logger.js';
 
 export interface ServerOptions {
@@ -47,6 +48,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     formatError: createErrorFormatter((error) => deps.logger.error({ err: error }, 'internal error in operation')),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
+      variablesDepthLimit(),
       options.landingPage
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false })
         : ApolloServerPluginLandingPageDisabled(),
