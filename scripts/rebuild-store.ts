@@ -13,7 +13,7 @@ async function main() {
   const stores = await createStores(config, createLogger(config.logLevel));
   try {
     const started = Date.now();
-    const result = await rebuildServingStore(stores.memberships, stores.servingStore);
+    const result = await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
     console.log(
       `rebuilt ${result.customersWritten} customers, removed ${result.staleKeysRemoved} stale keys in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );

@@ -7,13 +7,20 @@ import type { RecomputeRequests } from './jobs/recompute-queue.js';
 import type { Stores } from './stores/create-stores.js';
 import { RulePreviewRepository } from './stores/postgres/rule-preview-repository.js';
 
-/** What the GraphQL API runs on, assembled from the stores, the recompute queue and the auth settings. */
-export function createApiDependencies(stores: Stores, recompute: RecomputeRequests, auth: AuthConfig): ContextDependencies {
+/** The queues the admin API asks work of. */
+export interface ApiQueues {
+  recompute: RecomputeRequests;
+  /** Asks the workers to publish pending membership events now. */
+  requestPublish: () => Promise<void>;
+}
+
+/** What the GraphQL API runs on, assembled from the stores, the queues and the auth settings. */
+export function createApiDependencies(stores: Stores, queues: ApiQueues, auth: AuthConfig): ContextDependencies {
   return {
     segments: stores.segments,
     catalog: stores.catalog,
     servingStore: stores.servingStore,
-    admin: new SegmentAdmin({ ...stores, recompute }),
+    admin: new SegmentAdmin({ ...stores, ...queues }),
     previewer: new SegmentPreviewer(stores.segments, new RulePreviewRepository(stores.pool)),
     verifyToken: createTokenVerifier(auth),
   };

@@ -34,6 +34,14 @@ export interface Config {
    * supergraph), so they are off unless asked for. @defaultValue false
    */
   federationAuthDirectives: boolean;
+  /**
+   * Keep the trigger that copies new `orders` rows into the order outbox.
+   * Turn it off where the orders table belongs to someone else and order
+   * events arrive on the order-events queue instead. @defaultValue true
+   */
+  orderOutboxTrigger: boolean;
+  /** BullMQ lock duration: how soon a job of a dead worker is retried elsewhere, in ms. @defaultValue 30000 */
+  workerLockDurationMs: number;
 }
 
 /**
@@ -82,6 +90,13 @@ const environmentSchema = z.object({
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
   FEDERATION_AUTH_DIRECTIVES: booleanString.default(false),
+  ORDER_OUTBOX_TRIGGER: booleanString.default(true),
+  WORKER_LOCK_DURATION_MS: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1000, 'must be between 1000 and 600000')
+    .max(600_000, 'must be between 1000 and 600000')
+    .default(30_000),
 });
 
 /**
@@ -117,5 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
     },
     federationAuthDirectives: e.FEDERATION_AUTH_DIRECTIVES,
+    orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
+    workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
   };
 }

@@ -8,7 +8,7 @@
  */
 import { createApiDependencies } from './api-dependencies.js';
 import { ConfigError, loadConfig } from './config.js';
-import { bullConnection } from './jobs/maintenance-queue.js';
+import { bullConnection, createMaintenanceQueue, requestMembershipPublish } from './jobs/maintenance-queue.js';
 import { createRecomputeQueue, recomputeRequests } from './jobs/recompute-queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServer } from './server.js';
@@ -31,18 +31,30 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const recomputeQueue = createRecomputeQueue(bullConnection(config.redisUrl, 'segments-api'), stores.keys.bullPrefix);
-    const api = createApiDependencies(stores, recomputeRequests(recomputeQueue), config.auth);
+    const connection = bullConnection(config.redisUrl, 'segments-api');
+    const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
+    const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
+    const api = createApiDependencies(
+      stores,
+      { recompute: recomputeRequests(recomputeQueue), requestPublish: () => requestMembershipPublish(maintenanceQueue) },
+      config.auth,
+    );
     const server = createServer(config, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(config.port);
     stops.push(async () => {
       await server.stop();
-      await recomputeQueue.close();
+      await Promise.all([recomputeQueue.close(), maintenanceQueue.close()]);
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
   }
   if (role === 'all' || role === 'worker') {
-    const workers = await startWorkers({ redisUrl: config.redisUrl, stores, logger });
+    const workers = await startWorkers({
+      redisUrl: config.redisUrl,
+      stores,
+      logger,
+      orderOutboxTrigger: config.orderOutboxTrigger,
+      lockDurationMs: config.workerLockDurationMs,
+    });
     stops.push(() => workers.close());
   }
 

@@ -9,7 +9,7 @@ export type RebuildOutcome = RebuildResult | { skipped: 'serving store is built'
 export function createRebuildServingStoreProcessor(stores: Stores, logger: Logger) {
   return async (job: Job<RebuildServingStoreJob['data']>): Promise<RebuildOutcome> => {
     if (job.data.onlyIfMissing && (await stores.servingStore.builtAt())) return { skipped: 'serving store is built' };
-    const result = await rebuildServingStore(stores.memberships, stores.servingStore);
+    const result = await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
     logger.info({ jobId: job.id, ...result }, 'serving store rebuilt from Postgres');
     return result;
   };

@@ -10,16 +10,16 @@ import {
   type SegmentRepository,
 } from '../stores/postgres/segment-repository.js';
 import type { SegmentChangeChannel } from '../stores/redis/segment-change-channel.js';
-import type { MembershipServingStore } from '../stores/redis/serving-store.js';
 import { check, customerIds, refreshEveryMinutes, segmentDescription, segmentName } from './admin-input.js';
 import { resolveRule } from './resolve-rule.js';
 
 export interface SegmentAdminDependencies {
   segments: SegmentRepository;
   memberships: MembershipRepository;
-  servingStore: MembershipServingStore;
   segmentChanges: SegmentChangeChannel;
   recompute: RecomputeRequests;
+  /** Asks for pending membership events to reach the serving store and the stream. */
+  requestPublish: () => Promise<void>;
 }
 
 export interface CreateSegmentInput {
@@ -157,6 +157,12 @@ export class SegmentAdmin {
           ? await this.deps.memberships.add(segmentId, wanted.map((customerId) => ({ customerId, since })), tx.connection)
           : await this.deps.memberships.remove(segmentId, wanted, tx.connection);
       if (changed.length === 0) return { segment: current, changed };
+      // Recorded with the change itself: the publisher carries it to Redis and the stream.
+      await this.deps.memberships.recordEvents(segmentId, changed, change === 'add' ? 'ENTERED' : 'LEFT', {
+        at: since,
+        cause: 'manual',
+        segmentVersion: current.version,
+      }, tx.connection);
       const segment = await tx.addToSize(segmentId, change === 'add' ? changed.length : -changed.length);
       await tx.recordChange(segmentId, change === 'add' ? 'MEMBERS_ADDED' : 'MEMBERS_REMOVED', actor.subject, {
         version: current.version,
@@ -165,8 +171,7 @@ export class SegmentAdmin {
       return { segment, changed };
     });
     if (changed.length > 0) {
-      if (change === 'add') await this.deps.servingStore.add(segmentId, changed.map((customerId) => ({ customerId, since })));
-      else await this.deps.servingStore.remove(segmentId, changed);
+      await this.deps.requestPublish();
       await this.deps.segmentChanges.publish([segmentId]);
     }
     return segment;

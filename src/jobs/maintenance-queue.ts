@@ -16,7 +16,19 @@ export interface RebuildServingStoreJob {
   };
 }
 
-export type MaintenanceJob = RebuildServingStoreJob;
+/** Publishes pending membership events to the serving keys and the stream. */
+export interface PublishMembershipEventsJob {
+  name: 'publish-membership-events';
+  data: Record<string, never>;
+}
+
+export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob;
+
+/**
+ * How often pending membership events are published even when nobody asked:
+ * the safety net after a crash between a commit and its publication.
+ */
+export const PUBLISH_EVERY_MS = 2_000;
 
 /**
  * How often the worker checks that Redis still holds the serving keys and
@@ -33,7 +45,7 @@ const DEFAULT_JOB_OPTIONS = {
 } as const;
 
 // Job names stay `string` here because BullMQ types scheduler ids with the same parameter.
-export type MaintenanceQueue = Queue<MaintenanceJob['data']>;
+export type MaintenanceQueue = Queue<RebuildServingStoreJob['data'] | PublishMembershipEventsJob['data']>;
 
 /** BullMQ connection options for a Redis URL; BullMQ opens its own connections. */
 export function bullConnection(redisUrl: string, connectionName: string): ConnectionOptions {
@@ -45,11 +57,13 @@ export function createMaintenanceQueue(connection: ConnectionOptions, prefix: st
 }
 
 /**
- * Asks for a rebuild of the serving store. Requests made while one is waiting
- * or running collapse into it.
+ * Asks for a rebuild of the serving store. Requests made while one of the same
+ * kind is waiting or running collapse into it; a forced rebuild is never
+ * swallowed by a pending check.
  */
 export async function requestServingStoreRebuild(queue: MaintenanceQueue, data: RebuildServingStoreJob['data']) {
-  return queue.add('rebuild-serving-store', data, { deduplication: { id: 'rebuild-serving-store' } });
+  const id = `rebuild-serving-store:${data.onlyIfMissing ? 'if-missing' : 'forced'}`;
+  return queue.add('rebuild-serving-store', data, { deduplication: { id } });
 }
 
 /** Installs (or updates) the periodic serving-store check; idempotent. */
@@ -59,4 +73,14 @@ export async function scheduleServingStoreCheck(queue: MaintenanceQueue, everyMs
     { every: everyMs },
     { name: 'rebuild-serving-store', data: { onlyIfMissing: true } },
   );
+}
+
+/** Asks for pending membership events to be published now; requests collapse while one waits. */
+export async function requestMembershipPublish(queue: MaintenanceQueue) {
+  await queue.add('publish-membership-events', {}, { deduplication: { id: 'publish-membership-events' }, removeOnComplete: true });
+}
+
+/** Installs the periodic publication of membership events; idempotent. */
+export async function schedulePublishing(queue: MaintenanceQueue, everyMs = PUBLISH_EVERY_MS) {
+  await queue.upsertJobScheduler('membership-publisher', { every: everyMs }, { name: 'publish-membership-events', data: {}, opts: { removeOnComplete: true } });
 }

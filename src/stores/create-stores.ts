@@ -6,7 +6,10 @@ import { migrationsDir } from '../paths.js';
 import { MembershipRepository } from './postgres/membership-repository.js';
 import { migrate } from './postgres/migrator.js';
 import { createPool, ensureDatabase } from './postgres/pool.js';
+import { SegmentComputationRepository } from './postgres/segment-computation-repository.js';
 import { SegmentRepository } from './postgres/segment-repository.js';
+import { OrderOutboxRepository } from './postgres/order-outbox-repository.js';
+import { MembershipEventStream } from './redis/membership-event-stream.js';
 import { closeRedis, createRedis } from './redis/client.js';
 import { redisKeys, type RedisKeys } from './redis/keys.js';
 import { SegmentChangeChannel } from './redis/segment-change-channel.js';
@@ -20,7 +23,10 @@ export interface Stores {
   keys: RedisKeys;
   segments: SegmentRepository;
   memberships: MembershipRepository;
+  computations: SegmentComputationRepository;
+  orderOutbox: OrderOutboxRepository;
   servingStore: MembershipServingStore;
+  eventStream: MembershipEventStream;
   segmentChanges: SegmentChangeChannel;
   catalog: SegmentCatalog;
   /** Resolves when Postgres and Redis both answer. */
@@ -67,7 +73,10 @@ export async function createStores(
     keys,
     segments,
     memberships: new MembershipRepository(pool),
+    computations: new SegmentComputationRepository(pool),
+    orderOutbox: new OrderOutboxRepository(pool),
     servingStore: new MembershipServingStore(redis, keys),
+    eventStream: new MembershipEventStream(redis, keys),
     segmentChanges,
     catalog,
     async checkReadiness() {

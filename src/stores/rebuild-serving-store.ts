@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import type { MembershipRepository } from './postgres/membership-repository.js';
+import { withServingStoreLock } from './postgres/serving-store-lock.js';
 import type { MembershipServingStore } from './redis/serving-store.js';
 
 export interface RebuildResult {
@@ -16,12 +18,18 @@ const BATCH_SIZE = 5000;
  * customer that has memberships, then removes keys of customers that have
  * none, and finally marks the store built. Streams both sides in batches, so
  * memory stays flat at millions of customers. Running it twice, or again after
- * a crash, gives the same result.
+ * a crash, gives the same result. Holds the serving-store lock throughout, so
+ * the event publisher never interleaves with it.
  */
 export async function rebuildServingStore(
+  pool: pg.Pool,
   memberships: MembershipRepository,
   servingStore: MembershipServingStore,
 ): Promise<RebuildResult> {
+  return withServingStoreLock(pool, 5 * 60_000, () => rebuild(memberships, servingStore));
+}
+
+async function rebuild(memberships: MembershipRepository, servingStore: MembershipServingStore): Promise<RebuildResult> {
   const startedAt = new Date();
   let customersWritten = 0;
   for await (const batch of memberships.customerBatches(BATCH_SIZE)) {

@@ -1,5 +1,5 @@
 import { createApiDependencies } from '../../src/api-dependencies.js';
-import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection, createMaintenanceQueue, requestMembershipPublish, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type ServerOptions } from '../../src/server.js';
@@ -11,6 +11,7 @@ export interface RunningSubgraph {
   url: string;
   /** The queue the subgraph asks for recomputes on, to inspect what it asked. */
   recomputeQueue: RecomputeQueue;
+  maintenanceQueue: MaintenanceQueue;
   stop(): Promise<void>;
 }
 
@@ -19,16 +20,23 @@ export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
 ): Promise<RunningSubgraph> {
-  const recomputeQueue = createRecomputeQueue(bullConnection(TEST_REDIS_URL, 'test-api'), stores.keys.bullPrefix);
-  const api = createApiDependencies(stores, recomputeRequests(recomputeQueue), TEST_AUTH);
+  const connection = bullConnection(TEST_REDIS_URL, 'test-api');
+  const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
+  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
+  const api = createApiDependencies(
+    stores,
+    { recompute: recomputeRequests(recomputeQueue), requestPublish: () => requestMembershipPublish(maintenanceQueue) },
+    TEST_AUTH,
+  );
   const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger: createLogger('silent') });
   const port = await server.listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}/`,
     recomputeQueue,
+    maintenanceQueue,
     async stop() {
       await server.stop();
-      await recomputeQueue.close();
+      await Promise.all([recomputeQueue.close(), maintenanceQueue.close()]);
     },
   };
 }

@@ -234,20 +234,30 @@ describe('segment administration', () => {
   });
 
   describe('addSegmentMembers and removeSegmentMembers', () => {
-    it('set STATIC members idempotently, served at once', async () => {
+    it('set STATIC members idempotently, recording each change as an event to publish', async () => {
       const segment = await create({ name: 'Model output' });
-      const served = async (id: string) => (await run(ENTITIES, { r: [{ __typename: 'Customer', id }] })).data!._entities[0].segments;
+      const id = Number(segment.id);
 
       expect((await run(ADD, { id: segment.id, ids: ['m-1', 'm-2', 'm-2'] })).data!.addSegmentMembers).toEqual({ id: segment.id, size: 2 });
       expect((await run(ADD, { id: segment.id, ids: ['m-2', 'm-3'] })).data!.addSegmentMembers).toEqual({ id: segment.id, size: 3 });
-      expect(await served('m-3')).toEqual([{ id: segment.id, name: 'Model output' }]);
-
       expect((await run(REMOVE, { id: segment.id, ids: ['m-1', 'm-9'] })).data!.removeSegmentMembers).toEqual({ id: segment.id, size: 2 });
       expect((await run(REMOVE, { id: segment.id, ids: ['m-1'] })).data!.removeSegmentMembers).toEqual({ id: segment.id, size: 2 });
-      expect(await served('m-1')).toEqual([]);
 
-      const { rows } = await stores.pool.query('SELECT customer_id FROM segment_memberships WHERE segment_id = $1 ORDER BY 1', [Number(segment.id)]);
+      const { rows } = await stores.pool.query('SELECT customer_id FROM segment_memberships WHERE segment_id = $1 ORDER BY 1', [id]);
       expect(rows.map((r) => r.customer_id)).toEqual(['m-2', 'm-3']);
+      const events = await stores.pool.query(
+        `SELECT customer_id, change, cause FROM segment_membership_events WHERE segment_id = $1 ORDER BY id`,
+        [id],
+      );
+      expect(events.rows.map((e) => `${e.change} ${e.customer_id} ${e.cause}`)).toEqual([
+        'ENTERED m-1 manual',
+        'ENTERED m-2 manual',
+        'ENTERED m-3 manual',
+        'LEFT m-1 manual',
+      ]);
+      const publishRequests = await subgraph.maintenanceQueue.getJobs(['waiting', 'prioritized']);
+      expect(publishRequests.map((job) => job.name)).toContain('publish-membership-events');
+
       const history = (await run(HISTORY, { id: segment.id })).data!.segment.history;
       expect(history.map((h: { action: string; customerCount: number }) => [h.action, h.customerCount])).toEqual([
         ['MEMBERS_REMOVED', 1],

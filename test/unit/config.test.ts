@@ -14,6 +14,8 @@ describe('loadConfig', () => {
       logLevel: 'info',
       auth: {},
       federationAuthDirectives: false,
+      orderOutboxTrigger: true,
+      workerLockDurationMs: 30_000,
     });
   });
 
@@ -29,6 +31,7 @@ describe('loadConfig', () => {
     ],
     [{ JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }, { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json') } }],
     [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
+    [{ ORDER_OUTBOX_TRIGGER: 'false', WORKER_LOCK_DURATION_MS: '5000' }, { orderOutboxTrigger: false, workerLockDurationMs: 5000 }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });
@@ -41,6 +44,7 @@ describe('loadConfig', () => {
     [{ REDIS_URL: '127.0.0.1:6379' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (got "127.0.0.1:6379")'],
     [{ REDIS_PREFIX: 'has space' }, 'Invalid configuration: REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . - (got "has space")'],
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
+    [{ WORKER_LOCK_DURATION_MS: '10' }, 'Invalid configuration: WORKER_LOCK_DURATION_MS must be between 1000 and 600000 (got "10")'],
     [{ JWT_SECRET: 'short' }, 'Invalid configuration: JWT_SECRET must be at least 32 characters (got "short")'],
     [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],

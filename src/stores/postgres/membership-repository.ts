@@ -75,6 +75,38 @@ export class MembershipRepository {
     }
   }
 
+  /** Records enters or leaves as events, in the caller's transaction. */
+  async recordEvents(
+    segmentId: number,
+    customerIds: readonly string[],
+    change: 'ENTERED' | 'LEFT',
+    details: { at: Date; cause: 'schedule' | 'event' | 'manual'; segmentVersion: number },
+    db: Queryable = this.pool,
+  ): Promise<void> {
+    if (customerIds.length === 0) return;
+    await db.query(
+      `INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
+       SELECT $1, unnest($2::text[]), $3, $4, $5, $6`,
+      [segmentId, customerIds, change, details.at, details.cause, details.segmentVersion],
+    );
+  }
+
+  /** The current memberships of these customers; one entry per customer, empty for those with none. */
+  async forCustomers(customerIds: readonly string[], db: Queryable = this.pool): Promise<CustomerMemberships[]> {
+    if (customerIds.length === 0) return [];
+    const { rows } = await db.query<{ customerId: string; segmentIds: number[] | null; since: Date[] | null }>(
+      `SELECT c.id AS "customerId", array_agg(m.segment_id ORDER BY m.segment_id) FILTER (WHERE m.segment_id IS NOT NULL) AS "segmentIds",
+              array_agg(m.since ORDER BY m.segment_id) FILTER (WHERE m.segment_id IS NOT NULL) AS since
+         FROM unnest($1::text[]) AS c (id) LEFT JOIN segment_memberships m ON m.customer_id = c.id
+        GROUP BY c.id`,
+      [[...new Set(customerIds)]],
+    );
+    return rows.map((r) => ({
+      customerId: r.customerId,
+      memberships: (r.segmentIds ?? []).map((segmentId, i) => ({ segmentId, since: r.since![i]! })),
+    }));
+  }
+
   /** Which of these customers have at least one membership. */
   async customersWithMemberships(customerIds: readonly string[]): Promise<Set<string>> {
     if (customerIds.length === 0) return new Set();

@@ -11,6 +11,8 @@
  *   whose definition, status or size changed.
  * - `{prefix}serving:built`: when the serving keys were last rebuilt from
  *   Postgres; its absence means Redis lost them (or never had them).
+ * - `{prefix}membership-events`: stream of every enter and leave, for
+ *   downstream consumers (README "Membership events").
  * - `{prefix}bull:*`: BullMQ's queues.
  */
 export interface RedisKeys {
@@ -20,6 +22,7 @@ export interface RedisKeys {
   readonly customerPattern: string;
   readonly segmentChanges: string;
   readonly servingBuilt: string;
+  readonly membershipEvents: string;
   /** BullMQ's `prefix` option: its keys are `{bullPrefix}:{queue}:...`. */
   readonly bullPrefix: string;
 }
@@ -31,6 +34,7 @@ export function redisKeys(prefix: string): RedisKeys {
     customerPattern: `${prefix}c:*`,
     segmentChanges: `${prefix}segments:changed`,
     servingBuilt: `${prefix}serving:built`,
+    membershipEvents: `${prefix}membership-events`,
     bullPrefix: `${prefix}bull`,
   };
 }

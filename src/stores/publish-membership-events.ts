@@ -1,0 +1,60 @@
+import type pg from 'pg';
+import type { MembershipRepository } from './postgres/membership-repository.js';
+import { withServingStoreLock } from './postgres/serving-store-lock.js';
+import type { MembershipEvent, MembershipEventStream } from './redis/membership-event-stream.js';
+import type { MembershipServingStore } from './redis/serving-store.js';
+
+export interface PublisherDependencies {
+  pool: pg.Pool;
+  memberships: MembershipRepository;
+  servingStore: MembershipServingStore;
+  stream: MembershipEventStream;
+}
+
+// Events per transaction: one Postgres read, one Redis MULTI batch and one
+// stream pipeline each.
+const BATCH = 1000;
+
+/**
+ * Publishes unpublished membership events (the outbox in
+ * segment_membership_events): rewrites the touched customers' serving keys
+ * from their current memberships in Postgres, appends the events to the
+ * stream, and stamps them published, a batch per transaction, until none is
+ * left. Writing current state (not replaying each event) makes a retry after
+ * a crash converge on Postgres; the serving-store lock keeps a single writer.
+ * The stream is at-least-once: after a crash between the stream append and
+ * the stamp, a batch is appended again, with the same event ids.
+ *
+ * @returns how many events were published
+ */
+export async function publishMembershipEvents(deps: PublisherDependencies, lockWaitMs = 10_000): Promise<number> {
+  return withServingStoreLock(deps.pool, lockWaitMs, async (client) => {
+    let published = 0;
+    for (;;) {
+      await client.query('BEGIN');
+      try {
+        const { rows } = await client.query<MembershipEvent>(
+          `SELECT id::text, segment_id AS "segmentId", customer_id AS "customerId", change, at, cause, segment_version AS "segmentVersion"
+             FROM segment_membership_events WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE`,
+          [BATCH],
+        );
+        if (rows.length === 0) {
+          await client.query('COMMIT');
+          return published;
+        }
+        const customers = await deps.memberships.forCustomers(
+          rows.map((e) => e.customerId),
+          client,
+        );
+        await deps.servingStore.replaceCustomers(customers);
+        await deps.stream.append(rows);
+        await client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]);
+        await client.query('COMMIT');
+        published += rows.length;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    }
+  });
+}
