@@ -86,7 +86,7 @@ export class MembershipRepository {
     if (customerIds.length === 0) return;
     await db.query(
       `INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-       SELECT $1, unnest($2::text[]), $3, $4, $5, $6`,
+       SELECT $1::int, unnest($2::text[]), $3::text, $4::timestamptz, $5::text, $6::int`,
       [segmentId, customerIds, change, details.at, details.cause, details.segmentVersion],
     );
   }

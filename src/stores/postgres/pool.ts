@@ -10,6 +10,10 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
     connectionString: databaseUrl,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'segments-subgraph',
+    // A process that dies mid-statement (a killed worker) leaves a backend
+    // running its query and holding its locks; Postgres checks for the lost
+    // client every 2 s and cancels it (PostgreSQL 14+).
+    options: '-c client_connection_check_interval=2000',
   });
 }
 

@@ -54,7 +54,7 @@ export class SegmentComputationRepository {
       const { rows: changes } = await client.query<{ entered: number; left: number; size: number }>(
         `WITH entered AS (
            INSERT INTO segment_memberships (segment_id, customer_id, since)
-           SELECT $1, t.customer_id, $2 FROM recompute_target t
+           SELECT $1::int, t.customer_id, $2::timestamptz FROM recompute_target t
             WHERE NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = t.customer_id)
            RETURNING customer_id
          ), departed AS (
@@ -63,9 +63,9 @@ export class SegmentComputationRepository {
            RETURNING customer_id
          ), recorded AS (
            INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-           SELECT $1, customer_id, 'ENTERED', $2, 'schedule', $3 FROM entered
+           SELECT $1::int, customer_id, 'ENTERED', $2::timestamptz, 'schedule', $3::int FROM entered
            UNION ALL
-           SELECT $1, customer_id, 'LEFT', $2, 'schedule', $3 FROM departed
+           SELECT $1::int, customer_id, 'LEFT', $2::timestamptz, 'schedule', $3::int FROM departed
          )
          SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
                 (SELECT count(*)::int FROM recompute_target) AS size`,
@@ -114,16 +114,16 @@ export class SegmentComputationRepository {
       await client.query(
         `WITH entered AS (
            INSERT INTO segment_memberships (segment_id, customer_id, since)
-           SELECT unnest($2::int[]), $1, $4 RETURNING segment_id
+           SELECT unnest($2::int[]), $1::text, $4::timestamptz RETURNING segment_id
          ), departed AS (
-           DELETE FROM segment_memberships WHERE customer_id = $1 AND segment_id = ANY($3::int[]) RETURNING segment_id
+           DELETE FROM segment_memberships WHERE customer_id = $1::text AND segment_id = ANY($3::int[]) RETURNING segment_id
          ), versions AS (
            SELECT * FROM unnest($5::int[], $6::int[]) AS v (segment_id, version)
          ), recorded AS (
            INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-           SELECT e.segment_id, $1, 'ENTERED', $4, 'event', v.version FROM entered e JOIN versions v USING (segment_id)
+           SELECT e.segment_id, $1::text, 'ENTERED', $4::timestamptz, 'event', v.version FROM entered e JOIN versions v USING (segment_id)
            UNION ALL
-           SELECT d.segment_id, $1, 'LEFT', $4, 'event', v.version FROM departed d JOIN versions v USING (segment_id)
+           SELECT d.segment_id, $1::text, 'LEFT', $4::timestamptz, 'event', v.version FROM departed d JOIN versions v USING (segment_id)
          )
          UPDATE segments s SET size = s.size + d.delta
            FROM (SELECT segment_id, 1 AS delta FROM entered UNION ALL SELECT segment_id, -1 FROM departed) d

@@ -1,0 +1,255 @@
+import { QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import {
+  addOrderCreated,
+  addOrdersCreated,
+  createOrderEventsQueue,
+  ORDER_EVENTS_QUEUE,
+  type OrderEventsQueue,
+} from '../../src/jobs/order-events-queue.js';
+import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
+import type { RunningWorkers } from '../../workers/index.js';
+import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
+import { createTestStores, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
+import { adminToken } from '../helpers/tokens.js';
+import { startTestWorkers } from '../helpers/workers.js';
+
+const PARTNERS = ['store-00001', 'store-00004'];
+const RULES = {
+  newToStores: { orderCount: { filter: { storeIds: PARTNERS }, op: 'EQ', value: 0 } },
+  recurrent: { orderCount: { filter: { storeIds: PARTNERS, withinDays: 30 }, op: 'GTE', value: 3 } },
+  inactive: { lastOrder: { olderThanDays: 60 } },
+};
+// The rules' meaning written by hand in SQL, independently of the compiler.
+const EXPECTED = {
+  newToStores: `SELECT c.id FROM customers c
+    WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.store_id = ANY('{store-00001,store-00004}'))`,
+  recurrent: `SELECT c.id FROM customers c JOIN orders o ON o.customer_id = c.id
+    WHERE o.store_id = ANY('{store-00001,store-00004}') AND o.created_at >= now() - interval '30 days' GROUP BY c.id HAVING count(*) >= 3`,
+  inactive: `SELECT c.id FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id HAVING max(o.created_at) < now() - interval '60 days'`,
+};
+type Name = keyof typeof RULES;
+
+const CREATE = `mutation ($input: CreateSegmentInput!) { createSegment(input: $input) { id } }`;
+const SEGMENTS_OF = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id } } } }`;
+
+describe('membership computation: schedules, order events, publication', () => {
+  let stores: TestStores;
+  let subgraph: RunningSubgraph;
+  let workers: RunningWorkers | undefined;
+  let orderEvents: OrderEventsQueue;
+  let admin: string;
+  const ids: Record<Name, number> = { newToStores: 0, recurrent: 0, inactive: 0 };
+  let orderNumber = 0;
+
+  const customersOf = async (sql: string) => (await stores.pool.query<{ id: string }>(sql)).rows.map((r) => r.id).sort();
+  const members = async (segmentId: number) =>
+    (await stores.pool.query<{ id: string }>('SELECT customer_id AS id FROM segment_memberships WHERE segment_id = $1', [segmentId])).rows
+      .map((r) => r.id)
+      .sort();
+  const served = async (customerId: string) =>
+    ((await execute(subgraph.url, SEGMENTS_OF, { r: [{ __typename: 'Customer', id: customerId }] })).data!._entities[0].segments as Array<{ id: string }>)
+      .map((s) => Number(s.id))
+      .sort((a, b) => a - b);
+  const insertOrders = async (customerId: string, storeId: string, count = 1) => {
+    const orderIds = Array.from({ length: count }, () => `test-order-${++orderNumber}`);
+    await stores.pool.query(
+      `INSERT INTO orders (id, customer_id, store_id, total_cents, created_at) SELECT unnest($1::text[]), $2, $3, 1500, now()`,
+      [orderIds, customerId, storeId],
+    );
+    return orderIds;
+  };
+
+  beforeAll(async () => {
+    stores = await createTestStores();
+    await seedOrderHistory(stores.pool, { customers: 3000, orders: 40_000, stores: 20 });
+    subgraph = await startSubgraph(stores);
+    workers = await startTestWorkers(stores);
+    orderEvents = createOrderEventsQueue(bullConnection(TEST_REDIS_URL, 'test'), stores.keys.bullPrefix);
+    admin = await adminToken();
+  }, 120_000);
+  afterAll(async () => {
+    await workers?.close();
+    await orderEvents?.close();
+    await subgraph?.stop();
+    await stores?.dispose();
+  });
+
+  it('fills the day-one segments with exactly the members their rules select, in Postgres and Redis', async () => {
+    for (const name of Object.keys(RULES) as Name[]) {
+      const result = await execute(subgraph.url, CREATE, { input: { name, rule: RULES[name] } }, admin);
+      expect(result.errors).toBeUndefined();
+      ids[name] = Number(result.data!.createSegment.id);
+    }
+    await expect
+      .poll(async () => (await stores.pool.query(`SELECT count(*)::int AS n FROM segments WHERE last_computed_at IS NOT NULL`)).rows[0].n, { timeout: 30_000 })
+      .toBe(3);
+
+    for (const name of Object.keys(RULES) as Name[]) {
+      const expected = await customersOf(EXPECTED[name]);
+      expect(expected.length).toBeGreaterThan(10);
+      expect(await members(ids[name])).toEqual(expected);
+      const { rows } = await stores.pool.query('SELECT size FROM segments WHERE id = $1', [ids[name]]);
+      expect(rows[0].size).toBe(expected.length);
+    }
+
+    // Every change was recorded once, then published: Redis agrees with Postgres.
+    await expect.poll(async () => (await stores.pool.query(`SELECT count(*)::int AS n FROM segment_membership_events WHERE published_at IS NULL`)).rows[0].n, { timeout: 10_000 }).toBe(0);
+    const { rows: events } = await stores.pool.query(
+      `SELECT segment_id, change, cause, count(*)::int AS n, count(DISTINCT customer_id)::int AS customers FROM segment_membership_events GROUP BY 1, 2, 3 ORDER BY 1`,
+    );
+    expect(events).toEqual(
+      (Object.keys(RULES) as Name[]).map((name) => expect.objectContaining({ segment_id: ids[name], change: 'ENTERED', cause: 'schedule' })),
+    );
+    for (const e of events) expect(e.n).toBe(e.customers);
+
+    const everyone = await customersOf('SELECT id FROM customers');
+    const snapshots = await stores.servingStore.readMany(everyone);
+    for (const name of Object.keys(RULES) as Name[]) {
+      const inRedis = everyone.filter((_, i) => (snapshots[i] as Map<number, Date>).has(ids[name])).sort();
+      expect(inRedis).toEqual(await members(ids[name]));
+    }
+  });
+
+  it('changes nothing and records nothing when recomputed again', async () => {
+    const before = (await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events')).rows[0].n;
+    const computedAt = (await stores.pool.query('SELECT last_computed_at FROM segments WHERE id = $1', [ids.inactive])).rows[0].last_computed_at;
+    await execute(subgraph.url, `mutation ($id: ID!) { recomputeSegment(id: $id) { id } }`, { id: String(ids.inactive) }, admin);
+    await expect
+      .poll(async () => (await stores.pool.query('SELECT last_computed_at FROM segments WHERE id = $1', [ids.inactive])).rows[0].last_computed_at.getTime(), { timeout: 15_000 })
+      .toBeGreaterThan(computedAt.getTime());
+    expect((await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events')).rows[0].n).toBe(before);
+    expect(await members(ids.inactive)).toEqual(await customersOf(EXPECTED.inactive));
+  });
+
+  it('moves a customer within seconds of an order inserted with plain SQL, in Postgres and through Customer.segments', async () => {
+    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 LIMIT 1`);
+    const [fresh] = await customersOf(`SELECT id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) ORDER BY 1 LIMIT 1`);
+    expect(await served(lapsed!)).toContain(ids.inactive);
+    expect(await served(fresh!)).toEqual([ids.newToStores]);
+
+    const started = Date.now();
+    await insertOrders(lapsed!, 'store-00007');
+    await insertOrders(fresh!, PARTNERS[0]!, 3);
+
+    await expect.poll(() => served(lapsed!), { timeout: 5_000, interval: 100 }).not.toContain(ids.inactive);
+    await expect.poll(() => served(fresh!), { timeout: 5_000, interval: 100 }).toEqual([ids.recurrent]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await members(ids.inactive)).not.toContain(lapsed);
+    expect(await members(ids.recurrent)).toContain(fresh);
+
+    const { rows } = await stores.pool.query(
+      `SELECT customer_id, segment_id, change FROM segment_membership_events WHERE cause = 'event' ORDER BY id`,
+    );
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { customer_id: lapsed, segment_id: ids.inactive, change: 'LEFT' },
+        { customer_id: fresh, segment_id: ids.newToStores, change: 'LEFT' },
+        { customer_id: fresh, segment_id: ids.recurrent, change: 'ENTERED' },
+      ]),
+    );
+    const sizes = await stores.pool.query('SELECT id, size FROM segments WHERE id = ANY($1::int[]) ORDER BY id', [Object.values(ids)]);
+    for (const { id, size } of sizes.rows) expect(size).toBe((await members(id)).length);
+  });
+
+  it('publishes every change on the membership-events stream', async () => {
+    const entries = await stores.redis.xrange(stores.keys.membershipEvents, '-', '+');
+    const { rows } = await stores.pool.query(`SELECT count(*)::int AS n FROM segment_membership_events`);
+    const eventIds = new Set(entries.map(([, fields]) => fields[fields.indexOf('eventId') + 1]));
+    expect(eventIds.size).toBe(rows[0].n);
+    const last = Object.fromEntries(
+      (entries.at(-1)![1].reduce<string[][]>((pairs, v, i, all) => (i % 2 ? pairs : [...pairs, [v, all[i + 1]!]]), [])) as Array<[string, string]>,
+    );
+    expect(Object.keys(last).sort()).toEqual(['at', 'cause', 'change', 'customerId', 'eventId', 'segmentId', 'segmentVersion']);
+  });
+
+  it('evaluates order.created jobs added by producers, coalescing a burst into one evaluation', async () => {
+    const [customer] = await customersOf(`SELECT id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) ORDER BY 1 DESC LIMIT 1`);
+    // Written by a producer that does not go through the outbox.
+    const client = await stores.pool.connect();
+    let orderIds: string[];
+    try {
+      await client.query('BEGIN');
+      await client.query('ALTER TABLE orders DISABLE TRIGGER segments_order_outbox');
+      orderIds = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+      await client.query(
+        `INSERT INTO orders (id, customer_id, store_id, total_cents, created_at) SELECT unnest($1::text[]), $2, $3, 900, now()`,
+        [orderIds, customer, PARTNERS[1]],
+      );
+      await client.query('ALTER TABLE orders ENABLE TRIGGER segments_order_outbox');
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const events = new QueueEvents(ORDER_EVENTS_QUEUE, { connection: bullConnection(TEST_REDIS_URL, 'test'), prefix: stores.keys.bullPrefix });
+    await events.waitUntilReady();
+    try {
+      await addOrderCreated(orderEvents, { type: 'order.created', customerId: customer!, orderId: orderIds[0]! });
+      await addOrdersCreated(orderEvents, orderIds.slice(1).map((orderId) => ({ type: 'order.created', customerId: customer!, orderId })));
+      await expect.poll(() => served(customer!), { timeout: 5_000, interval: 100 }).toEqual([ids.recurrent]);
+    } finally {
+      await events.close();
+    }
+    const completed = (await orderEvents.getJobs(['completed'])).filter((job) => job.data.customerId === customer);
+    expect(completed).toHaveLength(1);
+    expect(completed[0]!.returnvalue).toMatchObject({ customerId: customer, entered: [ids.recurrent], left: [ids.newToStores] });
+  });
+
+  it('relays orders written while no worker ran, once one starts', async () => {
+    await workers!.close();
+    workers = undefined;
+    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 DESC LIMIT 1`);
+    await insertOrders(lapsed!, 'store-00011');
+    expect((await stores.pool.query('SELECT count(*)::int AS n FROM order_outbox')).rows[0].n).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await members(ids.inactive)).toContain(lapsed); // nobody is working
+
+    workers = await startTestWorkers(stores);
+    await expect.poll(() => served(lapsed!), { timeout: 5_000, interval: 100 }).not.toContain(ids.inactive);
+    expect((await stores.pool.query('SELECT count(*)::int AS n FROM order_outbox')).rows[0].n).toBe(0);
+  });
+
+  it('recomputes a segment after the segments its rule reads', async () => {
+    const rule = { all: [{ inSegment: String(ids.inactive) }, { attribute: { field: 'country', op: 'EQ', value: 'DE' } }] };
+    const result = await execute(subgraph.url, CREATE, { input: { name: 'Lapsed in Germany', rule } }, admin);
+    const dependent = Number(result.data!.createSegment.id);
+    const expected = `SELECT m.customer_id AS id FROM segment_memberships m JOIN customers c ON c.id = m.customer_id
+      WHERE m.segment_id = ${ids.inactive} AND c.country = 'DE'`;
+    await expect.poll(async () => (await members(dependent)).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await members(dependent)).toEqual(await customersOf(expected));
+
+    // A customer leaving the segment it reads leaves it too, through the event path.
+    const [german] = await customersOf(`${expected} ORDER BY 1 LIMIT 1`);
+    await insertOrders(german!, 'store-00009');
+    await expect.poll(() => served(german!), { timeout: 5_000, interval: 100 }).not.toContain(dependent);
+    expect(await members(dependent)).not.toContain(german);
+  });
+
+  it('serves STATIC member changes once the publisher has carried them to Redis', async () => {
+    const created = await execute(subgraph.url, CREATE, { input: { name: 'Churn model v3' } }, admin);
+    const id = created.data!.createSegment.id as string;
+    await execute(subgraph.url, `mutation ($id: ID!) { addSegmentMembers(id: $id, customerIds: ["cust-00000001", "cust-00000002"]) { size } }`, { id }, admin);
+    await expect.poll(() => served('cust-00000002'), { timeout: 5_000, interval: 100 }).toContain(Number(id));
+    await execute(subgraph.url, `mutation ($id: ID!) { removeSegmentMembers(id: $id, customerIds: ["cust-00000002"]) { size } }`, { id }, admin);
+    await expect.poll(() => served('cust-00000002'), { timeout: 5_000, interval: 100 }).not.toContain(Number(id));
+    expect(await served('cust-00000001')).toContain(Number(id));
+  });
+
+  it('rebuilds the serving keys after Redis loses them, with the same answers as before', async () => {
+    const everyone = await customersOf('SELECT id FROM customers');
+    const before = await stores.servingStore.readMany(everyone);
+    let cursor = '0';
+    do {
+      const [next, keys] = await stores.redis.scan(cursor, 'MATCH', stores.keys.customerPattern, 'COUNT', 1000);
+      if (keys.length) await stores.redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    await stores.redis.unlink(stores.keys.servingBuilt);
+
+    await workers!.close();
+    workers = await startTestWorkers(stores); // finds the store missing on start
+    await expect.poll(() => stores.servingStore.builtAt(), { timeout: 15_000 }).not.toBeNull();
+    expect(await stores.servingStore.readMany(everyone)).toEqual(before);
+  });
+});
