@@ -1,3 +1,4 @@
+import type { RuleChangePreview, RulePreview } from '../stores/postgres/rule-preview-repository.js';
 import type { SegmentRecord, SegmentStatus } from '../stores/postgres/segment-repository.js';
 
 /**
@@ -24,19 +25,7 @@ export interface SegmentConnectionModel {
 }
 
 /** A rule preview as computed (`sample` holds customer ids). */
-export interface SegmentPreviewModel {
-  size: number;
-  sample: string[];
-  computedAt: Date;
-}
+export type SegmentPreviewModel = RulePreview & { computedAt: Date };
 
 /** A rule-change preview as computed (samples hold customer ids). */
-export interface SegmentChangePreviewModel {
-  currentSize: number;
-  newSize: number;
-  entering: number;
-  leaving: number;
-  enteringSample: string[];
-  leavingSample: string[];
-  computedAt: Date;
-}
+export type SegmentChangePreviewModel = RuleChangePreview & { computedAt: Date };

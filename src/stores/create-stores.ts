@@ -47,7 +47,7 @@ export async function createStores(
   logger: Logger,
 ): Promise<Stores> {
   await ensureDatabase(config.databaseUrl);
-  const pool = createPool(config.databaseUrl);
+  const pool = createPool(config.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') });
   await migrate(pool, migrationsDir);
 
   const keys = redisKeys(config.redisPrefix);

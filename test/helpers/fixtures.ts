@@ -1,4 +1,5 @@
 import type { Stores } from '../../src/stores/create-stores.js';
+import { publishMembershipEvents } from '../../src/stores/publish-membership-events.js';
 import type { SegmentRecord } from '../../src/stores/postgres/segment-repository.js';
 
 let names = 0;
@@ -14,8 +15,8 @@ export function archiveSegment(stores: Stores, id: number): Promise<SegmentRecor
 }
 
 /**
- * Writes memberships where the workers do: the durable store in Postgres and
- * the serving keys in Redis.
+ * Writes memberships as the workers do: memberships and their events in
+ * Postgres, then the publisher carries them to the Redis serving keys.
  */
 export async function addMembers(
   stores: Stores,
@@ -23,7 +24,7 @@ export async function addMembers(
   customerIds: readonly string[],
   since = new Date('2026-01-15T10:00:00.000Z'),
 ): Promise<void> {
-  const members = customerIds.map((customerId) => ({ customerId, since }));
-  await stores.memberships.add(segmentId, members);
-  await stores.servingStore.add(segmentId, members);
+  const added = await stores.memberships.add(segmentId, customerIds.map((customerId) => ({ customerId, since })));
+  await stores.memberships.recordEvents(segmentId, added, 'ENTERED', { at: since, cause: 'manual', segmentVersion: 1 });
+  await publishMembershipEvents({ pool: stores.pool, memberships: stores.memberships, servingStore: stores.servingStore, stream: stores.eventStream });
 }

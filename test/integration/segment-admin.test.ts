@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { addMembers } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
@@ -134,8 +135,7 @@ describe('segment administration', () => {
   describe('updateSegment', () => {
     it('renames without a new version, and announces the change to every cache', async () => {
       const segment = await create({ name: 'Before' });
-      await stores.memberships.add(Number(segment.id), [{ customerId: 'c-rename', since: new Date() }]);
-      await stores.servingStore.add(Number(segment.id), [{ customerId: 'c-rename', since: new Date() }]);
+      await addMembers(stores, Number(segment.id), ['c-rename']);
       const served = async () => (await run(ENTITIES, { r: [{ __typename: 'Customer', id: 'c-rename' }] })).data!._entities[0].segments;
       expect(await served()).toEqual([{ id: segment.id, name: 'Before' }]);
 

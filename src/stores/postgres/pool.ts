@@ -4,9 +4,22 @@ import pg from 'pg';
 // such as orders.total_cents and count(*) arrive as strings, which callers
 // convert where they know the range is safe.
 
+export interface PoolOptions {
+  /** @defaultValue 10 */
+  max?: number;
+  /** Shown in pg_stat_activity. @defaultValue `segments-subgraph` */
+  applicationName?: string;
+  /**
+   * Receives errors of idle connections (a Postgres restart, a terminated
+   * backend). pg emits them on the pool, and an unhandled one would crash the
+   * process. @defaultValue writes to stderr
+   */
+  onError?: (error: Error) => void;
+}
+
 /** Creates a connection pool; the caller owns it and ends it on shutdown. */
-export function createPool(databaseUrl: string, options: { max?: number; applicationName?: string } = {}): pg.Pool {
-  return new pg.Pool({
+export function createPool(databaseUrl: string, options: PoolOptions = {}): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'segments-subgraph',
@@ -15,6 +28,8 @@ export function createPool(databaseUrl: string, options: { max?: number; applica
     // client every 2 s and cancels it (PostgreSQL 14+).
     options: '-c client_connection_check_interval=2000',
   });
+  pool.on('error', options.onError ?? ((error) => console.error(`postgres idle connection error: ${error.message}`)));
+  return pool;
 }
 
 /**

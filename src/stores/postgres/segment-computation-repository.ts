@@ -98,13 +98,11 @@ export class SegmentComputationRepository {
         segments.map((s) => s.rule),
         { asOf, customerIds: [customerId] },
       );
-      const [{ rows: evaluated }, { rows: current }] = [
-        await client.query<Record<string, boolean>>(matrix),
-        await client.query<{ segmentId: number }>(
-          'SELECT segment_id AS "segmentId" FROM segment_memberships WHERE customer_id = $1 AND segment_id = ANY($2::int[])',
-          [customerId, segments.map((s) => s.id)],
-        ),
-      ];
+      const { rows: evaluated } = await client.query<Record<string, boolean>>(matrix);
+      const { rows: current } = await client.query<{ segmentId: number }>(
+        'SELECT segment_id AS "segmentId" FROM segment_memberships WHERE customer_id = $1 AND segment_id = ANY($2::int[])',
+        [customerId, segments.map((s) => s.id)],
+      );
       const isMember = new Set(current.map((r) => r.segmentId));
       const row = evaluated[0]; // absent when the customer is not in `customers`: a member of nothing
       const entered = segments.filter((s, i) => row?.[`m${i}`] === true && !isMember.has(s.id));

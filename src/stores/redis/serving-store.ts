@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { CustomerMemberships, Member } from '../postgres/membership-repository.js';
+import type { CustomerMemberships } from '../postgres/membership-repository.js';
 import type { RedisKeys } from './keys.js';
 
 /** A customer's memberships as served: segment id -> when the customer entered it. */
@@ -33,27 +33,6 @@ export class MembershipServingStore {
       if (error) return error;
       return toSnapshot(hash as Record<string, string>);
     });
-  }
-
-  /** Adds members to a segment; customers already in it keep their `since`. */
-  async add(segmentId: number, members: readonly Member[]): Promise<void> {
-    const field = String(segmentId);
-    for (let start = 0; start < members.length; start += WRITE_CHUNK) {
-      const pipeline = this.redis.pipeline();
-      for (const m of members.slice(start, start + WRITE_CHUNK)) {
-        pipeline.hsetnx(this.keys.customer(m.customerId), field, m.since.getTime());
-      }
-      await execOrThrow(pipeline.exec());
-    }
-  }
-
-  async remove(segmentId: number, customerIds: readonly string[]): Promise<void> {
-    const field = String(segmentId);
-    for (let start = 0; start < customerIds.length; start += WRITE_CHUNK) {
-      const pipeline = this.redis.pipeline();
-      for (const id of customerIds.slice(start, start + WRITE_CHUNK)) pipeline.hdel(this.keys.customer(id), field);
-      await execOrThrow(pipeline.exec());
-    }
   }
 
   /**
