@@ -23,7 +23,7 @@ import { closeRedis, createRedis } from '../src/stores/redis/client.js';
 import { LiveRuleIndex } from './live-rule-index.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
 import { OrderOutboxRelay } from './order-outbox-relay.js';
-import { createMembershipPublisher } from './publish-membership-events.processor.js';
+import { createMembershipPublisher, PERIODIC_LOCK_WAIT_MS } from './publish-membership-events.processor.js';
 import { createRebuildServingStoreProcessor } from './rebuild-serving-store.processor.js';
 import { createRecomputeProcessor } from './recompute-segment.processor.js';
 import { UnreachableCaseError } from './unreachable-case-error.js';
@@ -85,7 +85,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
             case 'rebuild-serving-store':
               return rebuild(job as Job<RebuildServingStoreJob['data']>);
             case 'publish-membership-events':
-              return publish();
+              return publish(PERIODIC_LOCK_WAIT_MS);
             default:
               throw new UnreachableCaseError(name);
           }

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { OrderCreatedEvent } from '../src/jobs/order-events-queue.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { Stores } from '../src/stores/create-stores.js';
-import type { PublishOutcome } from './publish-membership-events.processor.js';
+import { INLINE_LOCK_WAIT_MS, type PublishOutcome } from './publish-membership-events.processor.js';
 
 export interface OrderEventResult {
   customerId: string;
@@ -17,7 +17,7 @@ export interface OrderEventResult {
  * were coalesced into this job) against the segments their orders can change,
  * one SQL statement per dependency level, then publishes the changes.
  */
-export function createOrderEventProcessor(stores: Stores, ruleIndex: () => RuleIndex, publish: () => Promise<PublishOutcome>) {
+export function createOrderEventProcessor(stores: Stores, ruleIndex: () => RuleIndex, publish: (lockWaitMs: number) => Promise<PublishOutcome>) {
   return async (job: Job<OrderCreatedEvent>): Promise<OrderEventResult> => {
     const { customerId } = job.data;
     const asOf = new Date();
@@ -29,7 +29,7 @@ export function createOrderEventProcessor(stores: Stores, ruleIndex: () => RuleI
       entered.push(...changes.entered);
       left.push(...changes.left);
     }
-    if (entered.length + left.length > 0) await publish();
+    if (entered.length + left.length > 0) await publish(INLINE_LOCK_WAIT_MS);
     return { customerId, evaluated: levels.flat().length, entered, left };
   };
 }

@@ -3,7 +3,7 @@ import type { RecomputeRequests, RecomputeSegmentJob } from '../src/jobs/recompu
 import type { Logger } from '../src/logger.js';
 import type { Stores } from '../src/stores/create-stores.js';
 import type { RecomputeOutcome } from '../src/stores/postgres/segment-computation-repository.js';
-import type { PublishOutcome } from './publish-membership-events.processor.js';
+import { INLINE_LOCK_WAIT_MS, type PublishOutcome } from './publish-membership-events.processor.js';
 
 export type RecomputeResult = RecomputeOutcome | { skipped: 'not a live RULE segment' };
 
@@ -16,7 +16,7 @@ export type RecomputeResult = RecomputeOutcome | { skipped: 'not a live RULE seg
 export function createRecomputeProcessor(
   stores: Stores,
   recompute: RecomputeRequests,
-  publish: () => Promise<PublishOutcome>,
+  publish: (lockWaitMs: number) => Promise<PublishOutcome>,
   logger: Logger,
 ) {
   return async (job: Job<RecomputeSegmentJob['data']>): Promise<RecomputeResult> => {
@@ -25,8 +25,8 @@ export function createRecomputeProcessor(
     const outcome = await stores.computations.recompute(segmentId, new Date());
     if (!outcome) return { skipped: 'not a live RULE segment' };
     // Size and lastComputedAt changed: every process drops its cached copy.
-    await stores.segmentChanges.publish([segmentId]);
-    await publish();
+    await stores.segmentChanges.publish([segmentId], 'size');
+    await publish(INLINE_LOCK_WAIT_MS);
     if (outcome.entered + outcome.left > 0) {
       for (const dependent of await stores.computations.liveDependents(segmentId)) await recompute.request(dependent);
     }

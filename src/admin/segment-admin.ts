@@ -67,6 +67,8 @@ export class SegmentAdmin {
         ),
       );
     });
+    // Caches may remember this id as unknown, and workers must index the new rule.
+    await this.deps.segmentChanges.publish([segment.id]);
     // The scheduler's first run is immediate: that is the recompute on creation.
     if (segment.kind === 'RULE') await this.deps.recompute.schedule(segment.id, segment.refreshEveryMinutes!);
     return segment;
@@ -172,7 +174,7 @@ export class SegmentAdmin {
     });
     if (changed.length > 0) {
       await this.deps.requestPublish();
-      await this.deps.segmentChanges.publish([segmentId]);
+      await this.deps.segmentChanges.publish([segmentId], 'size');
     }
     return segment;
   }

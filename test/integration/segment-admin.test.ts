@@ -74,6 +74,19 @@ describe('segment administration', () => {
       ]);
     });
 
+    it('serves a new segment even where its id was looked up before it existed', async () => {
+      const { rows } = await stores.pool.query(
+        `SELECT coalesce(last_value, 0) + 1 AS next FROM pg_sequences WHERE sequencename = 'segments_id_seq'`,
+      );
+      const nextId = String(rows[0].next);
+      expect((await run(`query ($id: ID!) { segment(id: $id) { id } }`, { id: nextId })).data).toEqual({ segment: null });
+      const segment = await create({ name: 'Created late' });
+      expect(segment.id).toBe(nextId);
+      await addMembers(stores, Number(segment.id), ['c-late']);
+      const served = async () => (await run(ENTITIES, { r: [{ __typename: 'Customer', id: 'c-late' }] })).data!._entities[0].segments;
+      await expect.poll(served).toEqual([{ id: segment.id, name: 'Created late' }]);
+    });
+
     it('creates a STATIC segment when no rule is given, with no schedule', async () => {
       const segment = await create({ refreshEveryMinutes: null });
       expect(segment).toMatchObject({ kind: 'STATIC', rule: null, refreshEveryMinutes: null, version: 1 });

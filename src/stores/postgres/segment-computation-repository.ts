@@ -148,10 +148,13 @@ export class SegmentComputationRepository {
     return rows.map((r) => r.storeId);
   }
 
-  /** Every live RULE segment with its rule, for the workers' rule index. */
-  async liveRuleSegments(): Promise<RuleSegment[]> {
+  /** Live RULE segments with their rules (all of them, or those among `ids`), for the workers' rule index. */
+  async liveRuleSegments(ids?: readonly number[]): Promise<RuleSegment[]> {
     const { rows } = await this.pool.query<RuleSegment>(
-      `SELECT id, rule FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
+      `SELECT id, rule FROM segments
+        WHERE kind = 'RULE' AND status = 'ACTIVE' AND ($1::int[] IS NULL OR id = ANY($1::int[]))
+        ORDER BY id`,
+      [ids ?? null],
     );
     return rows;
   }

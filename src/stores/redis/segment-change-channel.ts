@@ -2,8 +2,16 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 
 /**
+ * What changed: the definition (created, renamed, rule, status) or only the
+ * computed size. Segment caches care about both; the workers' rule index only
+ * about definitions, so recomputes do not make every worker reload rules.
+ */
+export type SegmentChangeKind = 'definition' | 'size';
+
+/**
  * Tells every process that a segment changed, over Redis pub/sub, so their
- * in-process segment caches drop the stale entry at once.
+ * in-process segment caches drop the stale entry at once. Messages are
+ * `<kind>:<id>,<id>...`.
  */
 export class SegmentChangeChannel {
   constructor(
@@ -11,10 +19,10 @@ export class SegmentChangeChannel {
     private readonly keys: RedisKeys,
   ) {}
 
-  /** Announces that these segments' definitions, status or size changed. */
-  async publish(segmentIds: readonly number[]): Promise<void> {
+  /** Announces that these segments changed. */
+  async publish(segmentIds: readonly number[], kind: SegmentChangeKind = 'definition'): Promise<void> {
     if (segmentIds.length === 0) return;
-    await this.redis.publish(this.keys.segmentChanges, segmentIds.join(','));
+    await this.redis.publish(this.keys.segmentChanges, `${kind}:${segmentIds.join(',')}`);
   }
 
   /**
@@ -27,13 +35,15 @@ export class SegmentChangeChannel {
    */
   async subscribe(
     subscriber: Redis,
-    onChange: (segmentIds: number[]) => void,
+    onChange: (segmentIds: number[], kind: SegmentChangeKind) => void,
     onResync: () => void,
   ): Promise<() => Promise<void>> {
     const channel = this.keys.segmentChanges;
     const onMessage = (from: string, message: string) => {
       if (from !== channel) return;
-      onChange(message.split(',').map(Number).filter(Number.isInteger));
+      const [kind, ids = ''] = message.split(':');
+      if (kind !== 'definition' && kind !== 'size') return;
+      onChange(ids.split(',').map(Number).filter(Number.isInteger), kind);
     };
     subscriber.on('message', onMessage);
     // ioredis re-subscribes by itself after a reconnect and then emits 'ready'.
