@@ -37,12 +37,14 @@ BEGIN
 END
 $$;
 
--- Installed only where `orders` is a table of this database; a deployment
--- reading another team's orders through a view feeds order-events itself, or
--- switches the trigger off with ORDER_OUTBOX_TRIGGER=false.
+-- Installed only where `orders` is a table of this database that this role
+-- owns; a deployment reading another team's orders (a view, or their table)
+-- feeds order-events itself, or switches the trigger off with
+-- ORDER_OUTBOX_TRIGGER=false.
 DO $$
 BEGIN
-  IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('orders')) IN ('r', 'p') THEN
+  IF EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('orders') AND relkind IN ('r', 'p')
+               AND pg_has_role(relowner, 'MEMBER')) THEN
     CREATE TRIGGER segments_order_outbox AFTER INSERT ON orders
       REFERENCING NEW TABLE AS inserted_orders
       FOR EACH STATEMENT EXECUTE FUNCTION segments_order_outbox();

@@ -113,7 +113,10 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     ),
   ];
 
-  await stores.orderOutbox.setTrigger(deps.orderOutboxTrigger ?? true);
+  const trigger = await stores.orderOutbox.setTrigger(deps.orderOutboxTrigger ?? true);
+  if (trigger === 'not-applicable') {
+    logger.warn('orders is not a table this role owns: no outbox trigger; producers must add order.created jobs');
+  }
   const relay = new OrderOutboxRelay(stores.pool, stores.orderOutbox, orderEventsQueue, logger);
   await relay.start();
 

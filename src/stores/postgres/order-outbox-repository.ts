@@ -35,16 +35,19 @@ export class OrderOutboxRepository {
 
   /**
    * Installs or removes the trigger that fills the outbox (ORDER_OUTBOX_TRIGGER).
-   * Does nothing where `orders` is not a table of this database.
+   * Does nothing, and says so, where `orders` is not a table this role owns.
    */
-  async setTrigger(enabled: boolean): Promise<void> {
-    const { rows } = await this.pool.query<{ kind: string | null }>(`SELECT relkind::text AS kind FROM pg_class WHERE oid = to_regclass('orders')`);
-    if (!rows[0] || !['r', 'p'].includes(rows[0].kind ?? '')) return;
+  async setTrigger(enabled: boolean): Promise<'installed' | 'removed' | 'not-applicable'> {
+    const { rows } = await this.pool.query(
+      `SELECT 1 FROM pg_class WHERE oid = to_regclass('orders') AND relkind IN ('r', 'p') AND pg_has_role(relowner, 'MEMBER')`,
+    );
+    if (rows.length === 0) return 'not-applicable';
     if (enabled) {
       await this.pool.query(`CREATE OR REPLACE TRIGGER segments_order_outbox AFTER INSERT ON orders
         REFERENCING NEW TABLE AS inserted_orders FOR EACH STATEMENT EXECUTE FUNCTION segments_order_outbox()`);
-    } else {
-      await this.pool.query('DROP TRIGGER IF EXISTS segments_order_outbox ON orders');
+      return 'installed';
     }
+    await this.pool.query('DROP TRIGGER IF EXISTS segments_order_outbox ON orders');
+    return 'removed';
   }
 }
