@@ -236,7 +236,37 @@ describe('membership computation: schedules, order events, publication', () => {
     expect(await served('cust-00000001')).toContain(Number(id));
   });
 
+  it('recomputes a changed rule as its new version, recording the changes under it', async () => {
+    const narrower = { lastOrder: { olderThanDays: 90 } };
+    const result = await execute(
+      subgraph.url,
+      `mutation ($id: ID!, $rule: SegmentRuleInput!) { updateSegment(id: $id, input: { rule: $rule }) { version } }`,
+      { id: String(ids.inactive), rule: narrower },
+      admin,
+    );
+    expect(result.data).toEqual({ updateSegment: { version: 2 } });
+    const expected = await customersOf(EXPECTED.inactive.replace('60 days', '90 days'));
+    await expect.poll(() => members(ids.inactive), { timeout: 15_000 }).toEqual(expected);
+    const { rows } = await stores.pool.query(
+      `SELECT change, segment_version, count(*)::int AS n FROM segment_membership_events
+        WHERE segment_id = $1 AND cause = 'schedule' GROUP BY 1, 2 ORDER BY 1, 2`,
+      [ids.inactive],
+    );
+    expect(rows).toEqual([
+      { change: 'ENTERED', segment_version: 1, n: expect.any(Number) },
+      { change: 'LEFT', segment_version: 2, n: expect.any(Number) },
+    ]);
+  });
+
   it('rebuilds the serving keys after Redis loses them, with the same answers as before', async () => {
+    // Let every recompute (dependents follow the rule change above) land and be published first.
+    await expect
+      .poll(async () => {
+        const counts = await subgraph.recomputeQueue.getJobCounts('waiting', 'active', 'prioritized');
+        const unpublished = (await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events WHERE published_at IS NULL')).rows[0].n;
+        return Object.values(counts).reduce((sum, n) => sum + n, 0) + unpublished;
+      }, { timeout: 15_000 })
+      .toBe(0);
     const everyone = await customersOf('SELECT id FROM customers');
     const before = await stores.servingStore.readMany(everyone);
     let cursor = '0';

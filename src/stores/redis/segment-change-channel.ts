@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 
@@ -45,6 +46,10 @@ export class SegmentChangeChannel {
       if (kind !== 'definition' && kind !== 'size') return;
       onChange(ids.split(',').map(Number).filter(Number.isInteger), kind);
     };
+    // Subscribing before the connection's ready check has run races with it
+    // (ioredis then fails the check in subscriber mode and reconnects, and
+    // the subscription can be lost): wait for ready first.
+    if (subscriber.status !== 'ready') await once(subscriber, 'ready');
     subscriber.on('message', onMessage);
     // ioredis re-subscribes by itself after a reconnect and then emits 'ready'.
     subscriber.on('ready', onResync);
