@@ -10,10 +10,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createApiDependencies } from '../src/api-dependencies.js';
+import { createApiDependencies, openApiQueues } from '../src/api-dependencies.js';
 import { loadConfig } from '../src/config.js';
-import { bullConnection, createMaintenanceQueue, requestMembershipPublish } from '../src/jobs/maintenance-queue.js';
-import { createRecomputeQueue, recomputeRequests } from '../src/jobs/recompute-queue.js';
 import { createLogger } from '../src/logger.js';
 import { createServer } from '../src/server.js';
 import { createStores } from '../src/stores/create-stores.js';
@@ -54,9 +52,7 @@ async function main() {
   const redisPrefix = process.env.BENCH_REDIS_PREFIX ?? 'bench:';
   const logger = createLogger('warn');
   const stores = await createStores({ ...config, databaseUrl, redisPrefix }, logger);
-  const connection = bullConnection(config.redisUrl, 'segments-bench');
-  const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
-  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
+  const apiQueues = openApiQueues(config.redisUrl, stores.keys.bullPrefix);
   try {
     console.log(`preparing ${customers} customers in ${segmentCount} segments (about 5 each)...`);
     await stores.pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
@@ -73,11 +69,7 @@ async function main() {
     );
     await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
 
-    const api = createApiDependencies(
-      stores,
-      { recompute: recomputeRequests(recomputeQueue), requestPublish: () => requestMembershipPublish(maintenanceQueue) },
-      config.auth,
-    );
+    const api = createApiDependencies(stores, apiQueues.queues, config.auth);
     const server = createServer({ introspection: false, landingPage: false }, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(0, '127.0.0.1');
     const query = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id name } isInSegment(id: "1") segmentMemberships { since } } } }`;
@@ -114,7 +106,7 @@ async function main() {
     }
     await server.stop();
   } finally {
-    await Promise.all([recomputeQueue.close(), maintenanceQueue.close()]);
+    await apiQueues.close();
     await stores.close();
   }
 }

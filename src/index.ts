@@ -6,10 +6,8 @@
  * `all` (the default, `npm start`) runs both in one process: the one-machine
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
-import { createApiDependencies } from './api-dependencies.js';
+import { createApiDependencies, openApiQueues } from './api-dependencies.js';
 import { ConfigError, loadConfig } from './config.js';
-import { bullConnection, createMaintenanceQueue, requestMembershipPublish } from './jobs/maintenance-queue.js';
-import { createRecomputeQueue, recomputeRequests } from './jobs/recompute-queue.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServer } from './server.js';
 import { createStores } from './stores/create-stores.js';
@@ -31,19 +29,13 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const connection = bullConnection(config.redisUrl, 'segments-api');
-    const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
-    const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
-    const api = createApiDependencies(
-      stores,
-      { recompute: recomputeRequests(recomputeQueue), requestPublish: () => requestMembershipPublish(maintenanceQueue) },
-      config.auth,
-    );
+    const apiQueues = openApiQueues(config.redisUrl, stores.keys.bullPrefix);
+    const api = createApiDependencies(stores, apiQueues.queues, config.auth);
     const server = createServer(config, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(config.port);
     stops.push(async () => {
       await server.stop();
-      await Promise.all([recomputeQueue.close(), maintenanceQueue.close()]);
+      await apiQueues.close();
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
   }

@@ -1,6 +1,6 @@
-import { createApiDependencies } from '../../src/api-dependencies.js';
-import { bullConnection, createMaintenanceQueue, requestMembershipPublish, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
-import { createRecomputeQueue, recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
+import { createApiDependencies, openApiQueues } from '../../src/api-dependencies.js';
+import type { MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import type { RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger } from '../../src/logger.js';
 import { createServer, type ServerOptions } from '../../src/server.js';
 import type { Stores } from '../../src/stores/create-stores.js';
@@ -20,14 +20,8 @@ export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
 ): Promise<RunningSubgraph> {
-  const connection = bullConnection(TEST_REDIS_URL, 'test-api');
-  const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
-  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
-  const api = createApiDependencies(
-    stores,
-    { recompute: recomputeRequests(recomputeQueue), requestPublish: () => requestMembershipPublish(maintenanceQueue) },
-    TEST_AUTH,
-  );
+  const { queues, recomputeQueue, maintenanceQueue, close } = openApiQueues(TEST_REDIS_URL, stores.keys.bullPrefix);
+  const api = createApiDependencies(stores, queues, TEST_AUTH);
   const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger: createLogger('silent') });
   const port = await server.listen(0, '127.0.0.1');
   return {
@@ -36,7 +30,7 @@ export async function startSubgraph(
     maintenanceQueue,
     async stop() {
       await server.stop();
-      await Promise.all([recomputeQueue.close(), maintenanceQueue.close()]);
+      await close();
     },
   };
 }
