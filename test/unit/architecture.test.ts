@@ -1,0 +1,68 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// The layering README "Layout" describes, checked on the import statements.
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(path.join(root, dir)).flatMap((name) => {
+    const relative = path.join(dir, name);
+    if (statSync(path.join(root, relative)).isDirectory()) return name === 'generated' ? [] : sourceFiles(relative);
+    return name.endsWith('.ts') ? [relative] : [];
+  });
+}
+
+/** The modules a file imports: project files as root-relative paths, packages by name. */
+function importsOf(file: string): string[] {
+  const text = readFileSync(path.join(root, file), 'utf8');
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)'/gms)].map(([, spec]) =>
+    spec!.startsWith('.') ? path.join(path.dirname(file), spec!).replace(/\.js$/, '.ts') : spec!,
+  );
+}
+
+const files = [...sourceFiles('src'), ...sourceFiles('workers')];
+const graph = new Map(files.map((file) => [file, importsOf(file)]));
+
+describe('architecture', () => {
+  it('reads the import graph', () => {
+    expect(graph.get('src/rules/compile-sql.ts')).toContain('src/rules/rule.ts');
+    expect(graph.get('workers/index.ts')).toContain('src/jobs/recompute-queue.ts');
+    expect(graph.get('src/server.ts')).toContain('@apollo/server');
+  });
+
+  it('keeps the rule language pure: rules/ imports only rules/ and zod', () => {
+    for (const file of files.filter((f) => f.startsWith('src/rules/'))) {
+      for (const target of graph.get(file)!) expect([file, target]).toEqual([file, expect.stringMatching(/^(src\/rules\/|zod$)/)]);
+    }
+  });
+
+  it.each([
+    ['workers/', /^src\/(graphql|admin|auth)\//],
+    ['src/stores/', /^(src\/(graphql|admin|auth|loaders)\/|workers\/)/],
+    ['src/jobs/', /^(src\/(graphql|admin|auth|stores)\/|workers\/)/],
+    ['src/rules/', /^(src\/(?!rules\/)|workers\/)/],
+  ])('keeps %s away from the layers above it', (layer, forbidden) => {
+    for (const file of files.filter((f) => f.startsWith(layer))) {
+      expect([file, graph.get(file)!.filter((target) => forbidden.test(target))]).toEqual([file, []]);
+    }
+  });
+
+  it('has no import cycles', () => {
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycles: string[][] = [];
+    const visit = (file: string, trail: string[]) => {
+      if (state.get(file) === 'done') return;
+      if (state.get(file) === 'visiting') {
+        cycles.push([...trail.slice(trail.indexOf(file)), file]);
+        return;
+      }
+      state.set(file, 'visiting');
+      for (const target of graph.get(file) ?? []) if (graph.has(target)) visit(target, [...trail, file]);
+      state.set(file, 'done');
+    };
+    for (const file of files) visit(file, []);
+    expect(cycles).toEqual([]);
+  });
+});
