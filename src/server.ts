@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
@@ -49,6 +49,9 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
+      // Membership answers are per customer and never HTTP-cacheable; the
+      // plugin would only add a hook to every resolved field.
+      ApolloServerPluginCacheControlDisabled(),
       options.landingPage
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, footer: false })
         : ApolloServerPluginLandingPageDisabled(),
