@@ -191,9 +191,12 @@ describe('membership computation: schedules, order events, publication', () => {
     } finally {
       await events.close();
     }
-    const completed = (await orderEvents.getJobs(['completed'])).filter((job) => job.data.customerId === customer);
-    expect(completed).toHaveLength(1);
-    expect(completed[0]!.returnvalue).toMatchObject({ customerId: customer, entered: [ids.recurrent], left: [ids.newToStores] });
+    // Redis can show the result a moment before BullMQ marks the job completed.
+    const jobsOf = async (...states: Array<'completed' | 'active' | 'waiting' | 'delayed'>) =>
+      (await orderEvents.getJobs(states)).filter((job) => job.data.customerId === customer);
+    await expect.poll(async () => (await jobsOf('completed')).length, { timeout: 5_000 }).toBe(1);
+    expect(await jobsOf('completed', 'active', 'waiting', 'delayed')).toHaveLength(1);
+    expect((await jobsOf('completed'))[0]!.returnvalue).toMatchObject({ customerId: customer, entered: [ids.recurrent], left: [ids.newToStores] });
   });
 
   it('relays orders written while no worker ran, once one starts', async () => {
