@@ -140,7 +140,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any job shape: only names and errors are logged
+// Any job shape: only names and errors are logged.
 function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
   worker.on('failed', (job, error) =>
     logger.error({ err: error, queue: worker.name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade }, 'job failed'),

@@ -28,7 +28,7 @@ export function createRecomputeProcessor(
     await stores.segmentChanges.publish([segmentId], 'size');
     await publish(INLINE_LOCK_WAIT_MS);
     if (outcome.entered + outcome.left > 0) {
-      for (const dependent of await stores.computations.liveDependents(segmentId)) await recompute.request(dependent);
+      for (const dependent of await stores.segments.liveDependents(segmentId)) await recompute.request(dependent);
     }
     logger.info({ segmentId, ...outcome, ms: Date.now() - started }, 'segment recomputed');
     return outcome;

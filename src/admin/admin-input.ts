@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BadUserInputError } from '../errors.js';
+import { formatPath } from '../rules/parse-rule.js';
 
 /** Limits of admin inputs (README "Admin API"). */
 export const ADMIN_LIMITS = {
@@ -39,10 +40,7 @@ export const sampleSize = z
 
 /** Joins a field path and a sub-path: `input` + `rule.all[0]` -> `input.rule.all[0]`. */
 export function fieldPath(base: string, sub: ReadonlyArray<PropertyKey> | string): string {
-  const rest =
-    typeof sub === 'string'
-      ? sub
-      : sub.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+  const rest = typeof sub === 'string' ? sub : formatPath(sub);
   if (!rest) return base;
   return rest.startsWith('[') ? `${base}${rest}` : `${base}.${rest}`;
 }

@@ -18,9 +18,7 @@ export class RequestAuth {
 
   /** The caller, if it holds `scope`; UNAUTHENTICATED or FORBIDDEN otherwise. */
   async require(scope: Scope): Promise<Principal> {
-    this.principal ??= this.authenticate();
-    const principal = await this.principal;
-    if (!principal) throw new UnauthenticatedError();
+    const principal = await this.caller();
     if (!principal.scopes.has(scope)) throw new ForbiddenError(scope);
     return principal;
   }

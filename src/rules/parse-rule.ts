@@ -161,7 +161,8 @@ function checkShape(input: unknown): RuleIssue | null {
   return null;
 }
 
-function formatPath(path: PropertyKey[]): string {
+/** A zod-style path as a field path: `['all', 0, 'not']` -> `all[0].not`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
 }
 

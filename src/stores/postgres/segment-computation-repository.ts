@@ -159,16 +159,6 @@ export class SegmentComputationRepository {
     return rows;
   }
 
-  /** Live RULE segments whose rules read any of these segments. */
-  async liveDependents(segmentId: number): Promise<number[]> {
-    const { rows } = await this.pool.query<{ id: number }>(
-      `SELECT s.id FROM segment_dependencies d JOIN segments s ON s.id = d.segment_id
-        WHERE d.depends_on = $1 AND s.status = 'ACTIVE' AND s.kind = 'RULE' ORDER BY s.id`,
-      [segmentId],
-    );
-    return rows.map((r) => r.id);
-  }
-
   /** Live RULE segments with their refresh periods, to reconcile job schedulers. */
   async schedules(): Promise<Array<{ id: number; refreshEveryMinutes: number }>> {
     const { rows } = await this.pool.query<{ id: number; refreshEveryMinutes: number }>(
