@@ -4,9 +4,10 @@ import {
   createMaintenanceQueue,
   MAINTENANCE_QUEUE,
   requestServingStoreRebuild,
-  schedulePublishing,
   scheduleServingStoreCheck,
+  scheduleTimeMaintenance,
   type MaintenanceJob,
+  type MaintenanceQueue,
   type RebuildServingStoreJob,
 } from '../src/jobs/maintenance-queue.js';
 import { createOrderEventsQueue, ORDER_EVENTS_QUEUE, type OrderCreatedEvent } from '../src/jobs/order-events-queue.js';
@@ -19,20 +20,24 @@ import {
 } from '../src/jobs/recompute-queue.js';
 import type { Logger } from '../src/logger.js';
 import type { Stores } from '../src/stores/create-stores.js';
+import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
+import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { closeRedis, createRedis } from '../src/stores/redis/client.js';
+import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
 import { LiveRuleIndex } from './live-rule-index.js';
+import { MembershipPublisher } from './membership-publisher.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
-import { OrderOutboxRelay } from './order-outbox-relay.js';
-import { createMembershipPublisher, PERIODIC_LOCK_WAIT_MS } from './publish-membership-events.processor.js';
 import { createRebuildServingStoreProcessor } from './rebuild-serving-store.processor.js';
+import { RecomputeBatcher } from './recompute-batcher.js';
 import { createRecomputeProcessor } from './recompute-segment.processor.js';
+import { createTimeMaintenanceProcessor } from './time-maintenance.processor.js';
 import { UnreachableCaseError } from './unreachable-case-error.js';
 
 export interface WorkerDependencies {
   redisUrl: string;
   stores: Stores;
   logger: Logger;
-  /** Keep the trigger that feeds the order outbox installed (config ORDER_OUTBOX_TRIGGER). @defaultValue true */
+  /** Keep the triggers that feed the change outbox installed (config ORDER_OUTBOX_TRIGGER). @defaultValue true */
   orderOutboxTrigger?: boolean;
   /**
    * BullMQ lock duration: a job whose worker died is retried by another after
@@ -41,21 +46,30 @@ export interface WorkerDependencies {
   lockDurationMs?: number;
   /** Period of the serving-store check. @defaultValue SERVING_STORE_CHECK_EVERY_MS */
   servingStoreCheckEveryMs?: number;
+  /** Period of time maintenance. @defaultValue TIME_MAINTENANCE_EVERY_MS */
+  timeMaintenanceEveryMs?: number;
+  /** How often schedulers are reconciled with the live segments (they live in Redis, which can lose them). @defaultValue 60_000 */
+  reconcileEveryMs?: number;
+  /** Batch sizes of the event path. */
+  evaluator?: ChangeEvaluatorOptions;
 }
 
 export interface RunningWorkers {
-  /** Finishes the jobs in progress (BullMQ hands unfinished ones to another worker), then disconnects. */
+  /** Finishes the jobs and the batch in progress (BullMQ hands unfinished jobs to another worker), then disconnects. */
   close(): Promise<void>;
 }
 
-// Full recomputes are heavy Postgres statements: a couple at a time. Customer
-// evaluations are small and mostly wait on I/O.
-const RECOMPUTE_CONCURRENCY = 2;
-const ORDER_EVENT_CONCURRENCY = 8;
+// Recompute jobs mostly wait for their round of the batcher, which computes
+// up to RECOMPUTE_ROUND_SEGMENTS segments in one pass, two rounds at a time;
+// order-events jobs wait a few milliseconds for their batch insert.
+const RECOMPUTE_CONCURRENCY = 100;
+const ORDER_EVENT_CONCURRENCY = 200;
+const DEFAULT_RECONCILE_EVERY_MS = 60_000;
 
 /**
- * Starts the worker process: full recomputes, the event path with its outbox
- * relay, publication of membership events, and serving-store maintenance.
+ * Starts the worker process: the change evaluator (event path and time
+ * passing), full recomputes, publication of membership events, and
+ * serving-store maintenance.
  */
 export async function startWorkers(deps: WorkerDependencies): Promise<RunningWorkers> {
   const { stores, logger } = deps;
@@ -67,14 +81,34 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   const maintenanceQueue = createMaintenanceQueue(connection, prefix);
   const recomputeQueue = createRecomputeQueue(connection, prefix);
   const orderEventsQueue = createOrderEventsQueue(connection, prefix);
+  for (const queue of [maintenanceQueue, recomputeQueue, orderEventsQueue]) {
+    queue.on('error', (error) => logger.error({ err: error, queue: queue.name }, 'queue error'));
+  }
   const recompute = recomputeRequests(recomputeQueue);
-  const publish = createMembershipPublisher(stores, logger);
+  const publisher = new MembershipPublisher({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream }, logger);
 
   const subscriber = createRedis(deps.redisUrl, { connectionName: 'segments-worker-subscriber', logger });
   const ruleIndex = new LiveRuleIndex(stores, subscriber, logger);
   await ruleIndex.start();
 
+  const evaluator = new ChangeEvaluator(
+    {
+      outbox: stores.changeOutbox,
+      evaluations: new CustomerEvaluationRepository(stores.pool),
+      ruleIndex: ruleIndex.current,
+      onChanged: () => publisher.wake(),
+      logger,
+    },
+    deps.evaluator,
+  );
+  const batcher = new RecomputeBatcher((ids) => stores.computations.recompute(ids));
   const rebuild = createRebuildServingStoreProcessor(stores, logger);
+  const timeMaintenance = createTimeMaintenanceProcessor({
+    computations: stores.computations,
+    timeMaintenance: new TimeMaintenanceRepository(stores.pool),
+    queued: () => evaluator.wake(),
+    logger,
+  });
   const workers = [
     watch(
       new Worker<MaintenanceJob['data'], unknown, MaintenanceJob['name']>(
@@ -85,12 +119,14 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
             case 'rebuild-serving-store':
               return rebuild(job as Job<RebuildServingStoreJob['data']>);
             case 'publish-membership-events':
-              return publish(PERIODIC_LOCK_WAIT_MS);
+              return publisher.publish(10_000);
+            case 'time-maintenance':
+              return timeMaintenance();
             default:
               throw new UnreachableCaseError(name);
           }
         },
-        // One at a time: these jobs write the whole serving store.
+        // One at a time: a rebuild writes the whole serving store.
         workerOptions(1),
       ),
       logger,
@@ -98,7 +134,15 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     watch(
       new Worker<RecomputeSegmentJob['data']>(
         RECOMPUTE_QUEUE,
-        createRecomputeProcessor(stores, recompute, publish, logger) as Processor<RecomputeSegmentJob['data']>,
+        createRecomputeProcessor({
+          request: (id) => batcher.request(id),
+          computations: stores.computations,
+          segments: stores.segments,
+          segmentChanges: stores.segmentChanges,
+          recompute,
+          published: () => publisher.wake(),
+          logger,
+        }) as Processor<RecomputeSegmentJob['data']>,
         workerOptions(RECOMPUTE_CONCURRENCY),
       ),
       logger,
@@ -106,33 +150,43 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     watch(
       new Worker<OrderCreatedEvent>(
         ORDER_EVENTS_QUEUE,
-        createOrderEventProcessor(stores, ruleIndex.current, publish) as Processor<OrderCreatedEvent>,
+        createOrderEventProcessor(stores.changeOutbox) as Processor<OrderCreatedEvent>,
         workerOptions(ORDER_EVENT_CONCURRENCY),
       ),
       logger,
     ),
   ];
 
-  const trigger = await stores.orderOutbox.setTrigger(deps.orderOutboxTrigger ?? true);
+  const trigger = await stores.changeOutbox.setTriggers(deps.orderOutboxTrigger ?? true);
   if (trigger === 'not-applicable') {
-    logger.warn('orders is not a table this role owns: no outbox trigger; producers must add order.created jobs');
+    logger.warn('orders is not a table this role owns: no capture trigger; producers must add order.created jobs');
   }
-  const relay = new OrderOutboxRelay(stores.pool, stores.orderOutbox, orderEventsQueue, logger);
-  await relay.start();
+  evaluator.start();
+  publisher.start();
 
-  await scheduleServingStoreCheck(maintenanceQueue, deps.servingStoreCheckEveryMs);
-  await schedulePublishing(maintenanceQueue);
-  await requestServingStoreRebuild(maintenanceQueue, { onlyIfMissing: true });
-  // Segments created while Redis was unreachable, or archived since, get their schedules put right.
-  reconcileSchedules(stores, recomputeQueue, recompute).catch((error: unknown) =>
-    logger.error({ err: error }, 'reconciling recompute schedules failed'),
+  // Schedulers and the serving-store marker live in Redis, which can lose
+  // them while the workers run: put them right now and then periodically.
+  const reconcile = async () => {
+    await scheduleServingStoreCheck(maintenanceQueue, deps.servingStoreCheckEveryMs);
+    await scheduleTimeMaintenance(maintenanceQueue, deps.timeMaintenanceEveryMs);
+    await requestServingStoreRebuild(maintenanceQueue, { onlyIfMissing: true });
+    await reconcileSchedules(stores, recomputeQueue, recompute);
+  };
+  // The periodic publication job of earlier versions: the publisher now runs continuously.
+  await maintenanceQueue.removeJobScheduler('membership-publisher');
+  await reconcile().catch((error: unknown) => logger.error({ err: error }, 'reconciling schedulers failed'));
+  const reconciler = setInterval(
+    () => void reconcile().catch((error: unknown) => logger.error({ err: error }, 'reconciling schedulers failed')),
+    deps.reconcileEveryMs ?? DEFAULT_RECONCILE_EVERY_MS,
   );
   logger.info({ queues: [MAINTENANCE_QUEUE, RECOMPUTE_QUEUE, ORDER_EVENTS_QUEUE] }, 'workers started');
 
   return {
     async close() {
-      await relay.stop();
+      clearInterval(reconciler);
       await Promise.all(workers.map((worker) => worker.close()));
+      await evaluator.stop();
+      await publisher.stop();
       await ruleIndex.stop();
       await Promise.all([maintenanceQueue.close(), recomputeQueue.close(), orderEventsQueue.close()]);
       await closeRedis(subscriber);
@@ -150,11 +204,7 @@ function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
 }
 
 /** Makes the recompute schedulers match the live RULE segments. */
-async function reconcileSchedules(
-  stores: Stores,
-  queue: RecomputeQueue,
-  recompute: ReturnType<typeof recomputeRequests>,
-): Promise<void> {
+async function reconcileSchedules(stores: Stores, queue: RecomputeQueue, recompute: ReturnType<typeof recomputeRequests>): Promise<void> {
   const live = await stores.computations.schedules();
   const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s.every]));
   const liveIds = new Set(live.map((s) => `segment:${s.id}`));

@@ -22,5 +22,6 @@ export const FIELD_SCOPES: Readonly<Record<string, Readonly<Record<string, Scope
   Segment: {
     rule: 'segments:read',
     history: 'segments:read',
+    lastComputeError: 'segments:read',
   },
 };

@@ -79,7 +79,7 @@ export type CreateSegmentInput = {
   description?: InputMaybe<Scalars['String']['input']>;
   /** Unique, ignoring case, among segments that are not archived. 1 to 100 characters. */
   name: Scalars['String']['input'];
-  /** How often a RULE segment is recomputed in full: 1 to 10,080 minutes, 60 when omitted. Not for STATIC segments. */
+  /** How often a RULE segment is recomputed in full, as a safety net (changes and time passing keep it current in between): 1 to 10,080 minutes, 1,440 (daily) when omitted. Not for STATIC segments. */
   refreshEveryMinutes?: InputMaybe<Scalars['Int']['input']>;
   /** The rule; leave it out for a STATIC segment. */
   rule?: InputMaybe<SegmentRuleInput>;
@@ -137,8 +137,10 @@ export type Mutation = {
   archiveSegment: Segment;
   /**
    * Creates a segment. With a `rule` it is a RULE segment, computed from the
-   * order history right away and then every `refreshEveryMinutes`; without one
-   * it is a STATIC segment whose members are set with addSegmentMembers.
+   * order history right away, kept current by every order and customer change
+   * and by time passing, and recomputed in full every `refreshEveryMinutes` as a
+   * safety net; without one it is a STATIC segment whose members are set with
+   * addSegmentMembers.
    */
   createSegment: Segment;
   /** Asks for a full recompute of a RULE segment now, without waiting for its schedule. */
@@ -319,11 +321,18 @@ export type Segment = {
   id: Scalars['ID']['output'];
   /** How membership is decided: by the rule (`RULE`) or set explicitly (`STATIC`). */
   kind: SegmentKind;
+  /**
+   * Why the segment is paused, when its rule failed at run time (for example a
+   * value the database cannot use): it is then neither updated by order events
+   * nor by time passing until its rule is changed or a recompute succeeds. Null
+   * while the segment computes normally. Needs the `segments:read` scope.
+   */
+  lastComputeError?: Maybe<Scalars['String']['output']>;
   /** When the segment's membership was last computed; null until the first computation lands. */
   lastComputedAt?: Maybe<Scalars['DateTime']['output']>;
   /** The segment's name, unique among segments that are not archived. */
   name: Scalars['String']['output'];
-  /** How often a `RULE` segment is recomputed in full, in minutes; null for `STATIC` segments. */
+  /** How often a `RULE` segment is recomputed in full, in minutes, as a safety net; null for `STATIC` segments. */
   refreshEveryMinutes?: Maybe<Scalars['Int']['output']>;
   /** The normalized rule of a `RULE` segment; null for `STATIC` segments. Needs the `segments:read` scope. */
   rule?: Maybe<SegmentRule>;
@@ -743,6 +752,7 @@ export type SegmentResolvers<ContextType = Context, ParentType extends Resolvers
   history?: Resolver<Array<ResolversTypes['SegmentChange']>, ParentType, ContextType, Partial<SegmentHistoryArgs>>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   kind?: Resolver<ResolversTypes['SegmentKind'], ParentType, ContextType>;
+  lastComputeError?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   lastComputedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   refreshEveryMinutes?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;

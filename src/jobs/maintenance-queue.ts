@@ -22,13 +22,20 @@ export interface PublishMembershipEventsJob {
   data: Record<string, never>;
 }
 
-export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob;
+/** Applies time passing to segments with relative windows (see TimeMaintenanceRepository). */
+export interface TimeMaintenanceJob {
+  name: 'time-maintenance';
+  data: Record<string, never>;
+}
+
+export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob | TimeMaintenanceJob;
 
 /**
- * How often pending membership events are published even when nobody asked:
- * the safety net after a crash between a commit and its publication.
+ * How often time maintenance runs: how long after a window edge passes a
+ * membership it changes is updated. Each run costs in proportion to the
+ * orders that crossed an edge since the last one, not to the history.
  */
-export const PUBLISH_EVERY_MS = 2_000;
+export const TIME_MAINTENANCE_EVERY_MS = 60_000;
 
 /**
  * How often the worker checks that Redis still holds the serving keys and
@@ -45,7 +52,7 @@ const DEFAULT_JOB_OPTIONS = {
 } as const;
 
 // Job names stay `string` here because BullMQ types scheduler ids with the same parameter.
-export type MaintenanceQueue = Queue<RebuildServingStoreJob['data'] | PublishMembershipEventsJob['data']>;
+export type MaintenanceQueue = Queue<MaintenanceJob['data']>;
 
 /** BullMQ connection options for a Redis URL; BullMQ opens its own connections. */
 export function bullConnection(redisUrl: string, connectionName: string): ConnectionOptions {
@@ -80,7 +87,7 @@ export async function requestMembershipPublish(queue: MaintenanceQueue) {
   await queue.add('publish-membership-events', {}, { deduplication: { id: 'publish-membership-events' }, removeOnComplete: true });
 }
 
-/** Installs the periodic publication of membership events; idempotent. */
-export async function schedulePublishing(queue: MaintenanceQueue, everyMs = PUBLISH_EVERY_MS) {
-  await queue.upsertJobScheduler('membership-publisher', { every: everyMs }, { name: 'publish-membership-events', data: {}, opts: { removeOnComplete: true } });
+/** Installs the periodic time maintenance; idempotent. */
+export async function scheduleTimeMaintenance(queue: MaintenanceQueue, everyMs = TIME_MAINTENANCE_EVERY_MS) {
+  await queue.upsertJobScheduler('time-maintenance', { every: everyMs }, { name: 'time-maintenance', data: {}, opts: { removeOnComplete: { count: 100 } } });
 }

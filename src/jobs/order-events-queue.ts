@@ -1,10 +1,12 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 
 /**
- * The `order-events` queue: producers tell the segments service that a
- * customer ordered, and the worker re-evaluates that customer's order-based
- * segments within seconds. The outbox relay feeds it too, for orders written
- * straight to the database.
+ * The `order-events` queue: producers whose orders do not pass through the
+ * capture trigger (another team's database, ORDER_OUTBOX_TRIGGER=false) tell
+ * the segments service that a customer ordered. The worker records each job
+ * in the change outbox, many jobs per statement, and the evaluator
+ * re-evaluates the customer within a second, exactly as for an order the
+ * trigger captured. Events of one customer coalesce there.
  */
 export const ORDER_EVENTS_QUEUE = 'order-events';
 
@@ -17,18 +19,10 @@ export interface OrderCreatedEvent {
 
 export type OrderEventsQueue = Queue<OrderCreatedEvent>;
 
-/**
- * Events of one customer arriving within this window collapse into one
- * evaluation (BullMQ debounce: the delayed job is replaced and its window
- * extended). The window elapses before the job runs, so an event arriving
- * while the evaluation runs starts a new one and is never lost.
- */
-export const ORDER_EVENT_DEBOUNCE_MS = 250;
-
 const JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 500 },
-  removeOnComplete: { count: 1000 },
+  removeOnComplete: { count: 1000, age: 3600 },
   removeOnFail: { count: 5000 },
 } as const;
 
@@ -40,17 +34,13 @@ function jobFor(event: OrderCreatedEvent) {
   return {
     name: event.type,
     data: { type: event.type, customerId: event.customerId, orderId: event.orderId },
-    opts: {
-      delay: ORDER_EVENT_DEBOUNCE_MS,
-      deduplication: { id: `customer:${event.customerId}`, ttl: ORDER_EVENT_DEBOUNCE_MS, extend: true, replace: true },
-    },
   };
 }
 
 /** Announces one new order. The typed way for producers to feed the queue. */
 export async function addOrderCreated(queue: OrderEventsQueue, event: OrderCreatedEvent): Promise<void> {
-  const { name, data, opts } = jobFor(event);
-  await queue.add(name, data, opts);
+  const { name, data } = jobFor(event);
+  await queue.add(name, data);
 }
 
 /** Announces many new orders in one round trip. */

@@ -15,8 +15,12 @@ export interface RecomputeSegmentJob {
 
 export type RecomputeQueue = Queue<RecomputeSegmentJob['data']>;
 
-/** Default period of a RULE segment's full recompute, in minutes. */
-export const DEFAULT_REFRESH_EVERY_MINUTES = 60;
+/**
+ * Default period of a RULE segment's full recompute, in minutes. Order and
+ * customer changes and time maintenance keep memberships exact in between:
+ * the full recompute is a daily safety net.
+ */
+export const DEFAULT_REFRESH_EVERY_MINUTES = 1440;
 
 const DEFAULT_JOB_OPTIONS = {
   attempts: 5,
@@ -31,7 +35,11 @@ export function createRecomputeQueue(connection: ConnectionOptions, prefix: stri
 
 /** What the admin API needs from the recompute queue; injected so tests and other entry points can choose. */
 export interface RecomputeRequests {
-  /** Asks for a recompute now; requests made while one is waiting collapse into it. */
+  /**
+   * Asks for a recompute now. Requests made while one is waiting collapse into
+   * it; one made while it runs runs again afterwards (it may carry a change
+   * the running one did not see).
+   */
   request(segmentId: number): Promise<void>;
   /** Installs or updates the segment's periodic recompute. */
   schedule(segmentId: number, everyMinutes: number): Promise<void>;
@@ -44,7 +52,7 @@ const schedulerId = (segmentId: number) => `segment:${segmentId}`;
 export function recomputeRequests(queue: RecomputeQueue): RecomputeRequests {
   return {
     async request(segmentId) {
-      await queue.add('recompute-segment', { segmentId }, { deduplication: { id: `recompute:${segmentId}` } });
+      await queue.add('recompute-segment', { segmentId }, { deduplication: { id: `recompute:${segmentId}`, keepLastIfActive: true } });
     },
     async schedule(segmentId, everyMinutes) {
       await queue.upsertJobScheduler(

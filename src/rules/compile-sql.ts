@@ -29,10 +29,12 @@ const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', G
  */
 class RuleCompiler {
   readonly values: unknown[] = [];
-  private readonly joins: string[] = [];
-  private readonly aggregates = new Map<string, string>();
+  private readonly membershipJoins: string[] = [];
+  private readonly aggregates = new Map<string, { alias: string; filter: OrderFilter | undefined; customers: Set<string> | null }>();
   private readonly memberships = new Map<string, string>();
   private readonly customerIdsParam: string | null;
+  /** The customers the rule being compiled is evaluated for (matrix scopes); null: all of `customerIds`. */
+  private scope: readonly string[] | null = null;
 
   constructor(private readonly options: CompileOptions) {
     this.customerIdsParam = options.customerIds ? this.param(options.customerIds, 'text[]') : null;
@@ -43,12 +45,34 @@ class RuleCompiler {
     return `$${this.values.length}::${type}`;
   }
 
-  /** FROM and WHERE clauses shared by both query shapes. */
-  from(): string {
-    return ['FROM customers c', ...this.joins].join('\n');
+  /** Compiles `rule` as evaluated only for `customers` (its aggregates are narrowed to them). */
+  scoped(customers: readonly string[] | null, compile: () => string): string {
+    this.scope = customers;
+    try {
+      return compile();
+    } finally {
+      this.scope = null;
+    }
   }
 
-  scope(): string {
+  /** FROM and WHERE clauses shared by both query shapes. */
+  from(): string {
+    const aggregateJoins = [...this.aggregates.values()].map(({ alias, filter, customers }) => {
+      const where: string[] = [];
+      if (customers) where.push(`customer_id = ANY(${this.param([...customers], 'text[]')})`);
+      else if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
+      if (filter?.storeIds) where.push(`store_id = ANY(${this.param(filter.storeIds, 'text[]')})`);
+      if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
+      if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
+      if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
+      return `LEFT JOIN (SELECT customer_id, count(*) AS n, sum(total_cents) AS total, max(created_at) AS last
+         FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
+        ON ${alias}.customer_id = c.id`;
+    });
+    return ['FROM customers c', ...aggregateJoins, ...this.membershipJoins].join('\n');
+  }
+
+  customerFilter(): string {
     return this.customerIdsParam ? `c.id = ANY(${this.customerIdsParam})` : 'true';
   }
 
@@ -80,25 +104,23 @@ class RuleCompiler {
     return this.param(new Date(this.options.asOf.getTime() - days * DAY_MS).toISOString(), 'timestamptz');
   }
 
-  /** The alias of the derived table aggregating orders that match `filter`. */
+  /**
+   * The alias of the derived table aggregating orders that match `filter`,
+   * computed once however many conditions share it, over the customers of the
+   * rules that use it.
+   */
   private aggregate(filter: OrderFilter | undefined): string {
     const key = JSON.stringify(filter ?? {});
-    const existing = this.aggregates.get(key);
-    if (existing) return existing;
-    const alias = `a${this.aggregates.size}`;
-    this.aggregates.set(key, alias);
-    const where: string[] = [];
-    if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
-    if (filter?.storeIds) where.push(`store_id = ANY(${this.param(filter.storeIds, 'text[]')})`);
-    if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
-    if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
-    if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
-    this.joins.push(
-      `LEFT JOIN (SELECT customer_id, count(*) AS n, sum(total_cents) AS total, max(created_at) AS last
-         FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
-        ON ${alias}.customer_id = c.id`,
-    );
-    return alias;
+    let entry = this.aggregates.get(key);
+    if (!entry) {
+      entry = { alias: `a${this.aggregates.size}`, filter, customers: this.scope ? new Set() : null };
+      this.aggregates.set(key, entry);
+    }
+    if (entry.customers) {
+      if (this.scope) for (const id of this.scope) entry.customers.add(id);
+      else entry.customers = null;
+    }
+    return entry.alias;
   }
 
   /** The alias of the derived table of a segment's members. */
@@ -108,7 +130,7 @@ class RuleCompiler {
     const alias = `s${this.memberships.size}`;
     this.memberships.set(segmentId, alias);
     const scope = this.customerIdsParam ? ` AND customer_id = ANY(${this.customerIdsParam})` : '';
-    this.joins.push(
+    this.membershipJoins.push(
       `LEFT JOIN (SELECT customer_id FROM segment_memberships
          WHERE segment_id = ${this.param(Number(segmentId), 'int')}${scope}) ${alias}
         ON ${alias}.customer_id = c.id`,
@@ -142,21 +164,37 @@ export function compileMembersQuery(rule: Rule, options: CompileOptions): SqlQue
   const compiler = new RuleCompiler(options);
   const predicate = compiler.predicate(rule);
   return {
-    text: `SELECT c.id AS customer_id\n${compiler.from()}\nWHERE ${compiler.scope()} AND ${predicate}`,
+    text: `SELECT c.id AS customer_id\n${compiler.from()}\nWHERE ${compiler.customerFilter()} AND ${predicate}`,
     values: compiler.values,
   };
 }
 
+export interface MatrixOptions extends CompileOptions {
+  /**
+   * Per rule, the customers (a subset of `customerIds`) it is evaluated for:
+   * its column is NULL for the others, and the order aggregates it reads are
+   * computed only for the customers of the rules that read them. This keeps a
+   * batch cheap when each customer can only change a few of many segments.
+   */
+  scopes?: ReadonlyArray<readonly string[]>;
+}
+
 /**
- * Evaluates many rules for a set of customers in one statement: one row per
- * customer with a boolean column `m0`, `m1`, ... per rule, in the order given.
- * Derived tables are shared between rules that use the same filter.
+ * Evaluates many rules in one statement: one row per customer (every
+ * customer, or every one of `customerIds`) with a boolean column `m0`, `m1`,
+ * ... per rule, in the order given. Derived tables are shared between rules
+ * that use the same filter, so many segments computed together read the
+ * orders once per distinct filter, not once per segment.
  */
-export function compileMembershipMatrix(rules: readonly Rule[], options: CompileOptions & { customerIds: readonly string[] }): SqlQuery {
+export function compileMembershipMatrix(rules: readonly Rule[], options: MatrixOptions): SqlQuery {
   const compiler = new RuleCompiler(options);
-  const columns = rules.map((rule, i) => `${compiler.predicate(rule)} AS m${i}`);
+  const columns = rules.map((rule, i) => {
+    const scope = options.scopes?.[i];
+    if (!scope) return `${compiler.predicate(rule)} AS m${i}`;
+    return compiler.scoped(scope, () => `CASE WHEN c.id = ANY(${compiler.param(scope, 'text[]')}) THEN ${compiler.predicate(rule)} END AS m${i}`);
+  });
   return {
-    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}\nWHERE ${compiler.scope()}`,
+    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}\nWHERE ${compiler.customerFilter()}`,
     values: compiler.values,
   };
 }

@@ -28,13 +28,16 @@ export function storeScope(rule: Rule): StoreScope | null {
  * segments change.
  */
 export class RuleIndex {
+  private readonly ids = new Set<number>();
   private readonly anyStore = new Set<number>();
   private readonly byStore = new Map<string, Set<number>>();
   private readonly dependents = new Map<number, Set<number>>();
   private readonly dependencies = new Map<number, number[]>();
+  private readonly levels = new Map<number, number>();
 
   constructor(segments: ReadonlyArray<{ id: number; rule: Rule }>) {
     for (const { id, rule } of segments) {
+      this.ids.add(id);
       const scope = storeScope(rule);
       if (scope?.any) this.anyStore.add(id);
       else if (scope) for (const store of scope.storeIds) this.add(this.byStore, store, id);
@@ -44,36 +47,68 @@ export class RuleIndex {
     }
   }
 
+  get size(): number {
+    return this.ids.size;
+  }
+
   /**
-   * The segments an order of a customer who has ordered from `stores` can
-   * change, in dependency levels: every segment comes after the segments it
-   * reads that are also affected.
+   * The segments a change of orders at `stores` can change: those whose rules
+   * read one of the stores (or any store), and, transitively, the segments
+   * that read those through inSegment. `null` stands for a change of the
+   * customer itself, which any segment can depend on.
    */
-  affectedBy(stores: Iterable<string>): number[][] {
+  affectedSegments(stores: Iterable<string> | null): Set<number> {
+    if (stores === null) return new Set(this.ids);
     const affected = new Set(this.anyStore);
     for (const store of stores) for (const id of this.byStore.get(store) ?? []) affected.add(id);
-    const queue = [...affected];
+    return this.withDependents(affected);
+  }
+
+  /** `ids` (those indexed) and every segment that reads one of them through inSegment, transitively. */
+  withDependents(ids: Iterable<number>): Set<number> {
+    const result = new Set<number>();
+    const queue: number[] = [];
+    for (const id of ids) {
+      if (this.ids.has(id) && !result.has(id)) {
+        result.add(id);
+        queue.push(id);
+      }
+    }
     while (queue.length > 0) {
       for (const dependent of this.dependents.get(queue.pop()!) ?? []) {
-        if (!affected.has(dependent)) {
-          affected.add(dependent);
+        if (!result.has(dependent)) {
+          result.add(dependent);
           queue.push(dependent);
         }
       }
     }
-    // Level = longest chain of affected dependencies below the segment (the graph has no cycles).
-    const level = new Map<number, number>();
-    const levelOf = (id: number): number => {
-      const known = level.get(id);
-      if (known !== undefined) return known;
-      const deps = (this.dependencies.get(id) ?? []).filter((dep) => affected.has(dep));
-      const value = deps.length === 0 ? 0 : 1 + Math.max(...deps.map(levelOf));
-      level.set(id, value);
-      return value;
-    };
+    return result;
+  }
+
+  /**
+   * The dependency level of a segment: 0 when it reads no indexed segment,
+   * otherwise one more than the highest level it reads. Evaluating levels in
+   * order means every segment sees the new memberships of those it reads.
+   */
+  levelOf(id: number): number {
+    const known = this.levels.get(id);
+    if (known !== undefined) return known;
+    const deps = (this.dependencies.get(id) ?? []).filter((dep) => this.ids.has(dep));
+    const value = deps.length === 0 ? 0 : 1 + Math.max(...deps.map((dep) => this.levelOf(dep))); // the graph has no cycles
+    this.levels.set(id, value);
+    return value;
+  }
+
+  /** Groups segments by dependency level, lowest first, each level sorted by id. */
+  byLevel(ids: Iterable<number>): number[][] {
     const levels: number[][] = [];
-    for (const id of [...affected].sort((a, b) => a - b)) (levels[levelOf(id)] ??= []).push(id);
+    for (const id of [...ids].sort((a, b) => a - b)) (levels[this.levelOf(id)] ??= []).push(id);
     return levels.filter(Boolean);
+  }
+
+  /** The segments an order at `stores` can change, in dependency levels. */
+  affectedBy(stores: Iterable<string>): number[][] {
+    return this.byLevel(this.affectedSegments(stores));
   }
 
   private add(map: Map<string | number, Set<number>>, key: string | number, id: number): void {

@@ -8,7 +8,7 @@ import { migrate } from './postgres/migrator.js';
 import { createPool, ensureDatabase } from './postgres/pool.js';
 import { SegmentComputationRepository } from './postgres/segment-computation-repository.js';
 import { SegmentRepository } from './postgres/segment-repository.js';
-import { OrderOutboxRepository } from './postgres/order-outbox-repository.js';
+import { ChangeOutboxRepository } from './postgres/change-outbox-repository.js';
 import { MembershipEventStream } from './redis/membership-event-stream.js';
 import { closeRedis, createRedis } from './redis/client.js';
 import { redisKeys, type RedisKeys } from './redis/keys.js';
@@ -24,7 +24,7 @@ export interface Stores {
   segments: SegmentRepository;
   memberships: MembershipRepository;
   computations: SegmentComputationRepository;
-  orderOutbox: OrderOutboxRepository;
+  changeOutbox: ChangeOutboxRepository;
   servingStore: MembershipServingStore;
   eventStream: MembershipEventStream;
   segmentChanges: SegmentChangeChannel;
@@ -74,7 +74,7 @@ export async function createStores(
     segments,
     memberships: new MembershipRepository(pool),
     computations: new SegmentComputationRepository(pool),
-    orderOutbox: new OrderOutboxRepository(pool),
+    changeOutbox: new ChangeOutboxRepository(pool),
     servingStore: new MembershipServingStore(redis, keys),
     eventStream: new MembershipEventStream(redis, keys),
     segmentChanges,

@@ -1,29 +1,29 @@
 import type pg from 'pg';
-import type { MembershipRepository } from './postgres/membership-repository.js';
 import { withServingStoreLock } from './postgres/serving-store-lock.js';
 import type { MembershipEvent, MembershipEventStream } from './redis/membership-event-stream.js';
 import type { MembershipServingStore } from './redis/serving-store.js';
 
 export interface PublisherDependencies {
   pool: pg.Pool;
-  memberships: MembershipRepository;
-  servingStore: MembershipServingStore;
+  servingStore: Pick<MembershipServingStore, 'applyChanges'>;
   stream: MembershipEventStream;
 }
 
-// Events per transaction: one Postgres read, one Redis MULTI batch and one
-// stream pipeline each.
-const BATCH = 1000;
+// Events per transaction: one Postgres read, one Redis pipeline for the
+// serving keys and one for the stream, one stamp.
+const BATCH = 5000;
 
 /**
  * Publishes unpublished membership events (the outbox in
- * segment_membership_events): rewrites the touched customers' serving keys
- * from their current memberships in Postgres, appends the events to the
- * stream, and stamps them published, a batch per transaction, until none is
- * left. Writing current state (not replaying each event) makes a retry after
- * a crash converge on Postgres; the serving-store lock keeps a single writer.
- * The stream is at-least-once: after a crash between the stream append and
- * the stamp, a batch is appended again, with the same event ids.
+ * segment_membership_events) in id order: applies each change to the
+ * customer's serving key (HSET on ENTERED, HDEL on LEFT), appends the events
+ * to the stream, and stamps them published, a batch per transaction, until
+ * none is left. Changes of one membership are serialised by its row in
+ * segment_memberships, so their ids follow their commit order and replaying
+ * in id order ends in the state Postgres holds. The serving-store lock keeps
+ * a single writer (the full rebuild takes it too). The stream is
+ * at-least-once: after a crash between the stream append and the stamp, a
+ * batch is appended again, with the same event ids.
  *
  * @returns how many events were published
  */
@@ -42,12 +42,7 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
           await client.query('COMMIT');
           return published;
         }
-        const customers = await deps.memberships.forCustomers(
-          rows.map((e) => e.customerId),
-          client,
-        );
-        await deps.servingStore.replaceCustomers(customers);
-        await deps.stream.append(rows);
+        await Promise.all([deps.servingStore.applyChanges(rows), deps.stream.append(rows)]);
         await client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]);
         await client.query('COMMIT');
         published += rows.length;

@@ -26,5 +26,5 @@ export async function addMembers(
 ): Promise<void> {
   const added = await stores.memberships.add(segmentId, customerIds.map((customerId) => ({ customerId, since })));
   await stores.memberships.recordEvents(segmentId, added, 'ENTERED', { at: since, cause: 'manual', segmentVersion: 1 });
-  await publishMembershipEvents({ pool: stores.pool, memberships: stores.memberships, servingStore: stores.servingStore, stream: stores.eventStream });
+  await publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
 }

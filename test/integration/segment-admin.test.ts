@@ -63,12 +63,12 @@ describe('segment administration', () => {
         status: 'ACTIVE',
         kind: 'RULE',
         version: 1,
-        refreshEveryMinutes: 60,
+        refreshEveryMinutes: 1440,
         size: 0,
         rule: { lastOrder: { olderThanDays: 60, withinDays: null, filter: { storeIds: ['s1', 's2'], since: '2025-01-01T00:00:00.000Z' } } },
       });
       const scheduler = await subgraph.recomputeQueue.getJobScheduler(`segment:${segment.id}`);
-      expect(scheduler).toMatchObject({ every: 3_600_000, template: { data: { segmentId: Number(segment.id) } } });
+      expect(scheduler).toMatchObject({ every: 86_400_000, template: { data: { segmentId: Number(segment.id) } } });
       expect((await run(HISTORY, { id: segment.id })).data!.segment.history).toEqual([
         { action: 'CREATED', actor: 'admin@test', version: 1, changedFields: [], customerCount: null, rule: { lastOrder: { olderThanDays: 60 }, orderCount: null } },
       ]);

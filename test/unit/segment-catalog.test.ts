@@ -15,6 +15,7 @@ const segment = (id: number, name = `s${id}`): SegmentRecord => ({
   rule: null,
   version: 1,
   refreshEveryMinutes: null,
+  lastComputeError: null,
 });
 
 /** An in-memory SegmentSource that records what it was asked for. */

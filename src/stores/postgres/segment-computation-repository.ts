@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { compileMembersQuery, compileMembershipMatrix } from '../../rules/compile-sql.js';
 import type { Rule } from '../../rules/rule.js';
-import { inTransaction } from './queryable.js';
+import { EVALUATION_LOCK } from './customer-evaluation-repository.js';
 
 export type MembershipCause = 'schedule' | 'event' | 'manual';
 
@@ -10,142 +10,227 @@ export interface RecomputeOutcome {
   size: number;
   entered: number;
   left: number;
+  /** Customers left as the event path evaluated them after this recompute's time of computation. */
+  keptNewer: number;
+  /** Time spent computing (no lock held) and applying (the evaluation lock held), in ms. */
+  computeMs: number;
+  applyMs: number;
 }
 
-export interface CustomerEvaluation {
-  entered: number[];
-  left: number[];
+/** Why a segment was not applied. */
+export type RecomputeSkip =
+  | { skipped: 'not a live RULE segment' }
+  | { skipped: 'rule changed while computing' }
+  | { skipped: 'a newer computation was applied' };
+
+/** A segment whose rule failed at run time: the others of its group are computed without it. */
+export interface RecomputeFailure {
+  failed: string;
+  /** SQLSTATE of the failure. */
+  code: string | undefined;
 }
+
+export type RecomputeResult = RecomputeOutcome | RecomputeSkip | RecomputeFailure;
 
 export interface RuleSegment {
   id: number;
   rule: Rule;
 }
 
+// A lock wait longer than this means something else holds the evaluation
+// lock for long: retry rather than queue every event evaluation behind us.
+const APPLY_LOCK_TIMEOUT_MS = 5_000;
+const APPLY_ATTEMPTS = 5;
+
+/** Data errors (SQLSTATE class 22) come from a rule's values, not from the system: the rule is at fault. */
+export function isRuleFailure(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('22');
+}
+
 /**
- * Computes memberships from rules inside Postgres and records every change as
- * an event in the same transaction. Nothing proportional to a segment's size
- * ever leaves the database.
+ * Full recomputes, inside Postgres. A group of segments is computed in one
+ * pass (a membership matrix sharing the order aggregates of every distinct
+ * filter) inside a REPEATABLE READ snapshot, into a temporary table, with no
+ * lock that event evaluations wait for. Each segment's result is then applied
+ * in a short transaction of its own that holds the evaluation lock: customers
+ * the event path evaluated after the recompute's time of computation (the
+ * evaluation journal) keep their newer answer. Nothing proportional to a
+ * segment's size ever leaves the database.
  */
 export class SegmentComputationRepository {
   constructor(private readonly pool: pg.Pool) {}
 
   /**
-   * Recomputes one RULE segment in full: the compiled rule fills a temporary
-   * table, and the differences with the current members are applied and
-   * recorded as events, all in one transaction that holds the segment's row
-   * lock. The rule is read under that lock, so a result always belongs to the
-   * current version, and a crash or a retry leaves exactly what a clean run
-   * leaves. Returns null when the segment is missing, STATIC or archived.
+   * Recomputes the live RULE segments among `segmentIds` together and applies
+   * each. Returns a result per segment id asked for.
    */
-  async recompute(segmentId: number, asOf: Date): Promise<RecomputeOutcome | null> {
-    return inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ rule: Rule | null; version: number; kind: string; status: string }>(
-        'SELECT rule, version, kind, status FROM segments WHERE id = $1 FOR UPDATE',
-        [segmentId],
+  async recompute(segmentIds: readonly number[]): Promise<Map<number, RecomputeResult>> {
+    const results = new Map<number, RecomputeResult>();
+    for (const id of segmentIds) results.set(id, { skipped: 'not a live RULE segment' });
+    const client = await this.pool.connect();
+    let failed = false;
+    try {
+      // Marked before the snapshot: from now on the event path journals its evaluations of these segments.
+      await client.query(
+        `UPDATE segments SET computing_since = clock_timestamp() WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE'`,
+        [segmentIds],
       );
-      const segment = rows[0];
-      if (!segment || segment.kind !== 'RULE' || segment.status !== 'ACTIVE' || !segment.rule) return null;
-
-      const members = compileMembersQuery(segment.rule, { asOf });
-      await client.query('CREATE TEMP TABLE recompute_target (customer_id text PRIMARY KEY) ON COMMIT DROP');
-      await client.query(`INSERT INTO recompute_target ${members.text}`, members.values);
-      await client.query('ANALYZE recompute_target');
-      const { rows: changes } = await client.query<{ entered: number; left: number; size: number }>(
-        `WITH entered AS (
-           INSERT INTO segment_memberships (segment_id, customer_id, since)
-           SELECT $1::int, t.customer_id, $2::timestamptz FROM recompute_target t
-            WHERE NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = t.customer_id)
-           RETURNING customer_id
-         ), departed AS (
-           DELETE FROM segment_memberships m
-            WHERE m.segment_id = $1 AND NOT EXISTS (SELECT 1 FROM recompute_target t WHERE t.customer_id = m.customer_id)
-           RETURNING customer_id
-         ), recorded AS (
-           INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-           SELECT $1::int, customer_id, 'ENTERED', $2::timestamptz, 'schedule', $3::int FROM entered
-           UNION ALL
-           SELECT $1::int, customer_id, 'LEFT', $2::timestamptz, 'schedule', $3::int FROM departed
-         )
-         SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
-                (SELECT count(*)::int FROM recompute_target) AS size`,
-        [segmentId, asOf, segment.version],
-      );
-      const outcome = changes[0]!;
-      await client.query('UPDATE segments SET size = $2, last_computed_at = $3 WHERE id = $1', [segmentId, outcome.size, asOf]);
-      return { version: segment.version, ...outcome };
-    });
+      const asOf = (await client.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      const started = Date.now();
+      let segments: Array<{ id: number; version: number }>;
+      try {
+        segments = await this.computeTargets(client, segmentIds, asOf);
+      } catch (error) {
+        if (!isRuleFailure(error)) throw error;
+        if (segmentIds.length === 1) {
+          results.set(segmentIds[0]!, { failed: error.message, code: error.code });
+          return results;
+        }
+        // One rule fails at run time: compute each alone, so that only it fails.
+        for (const id of segmentIds) for (const [key, value] of await this.recompute([id])) results.set(key, value);
+        return results;
+      }
+      const computeMs = Date.now() - started;
+      for (const [column, segment] of segments.entries()) {
+        const applyStarted = Date.now();
+        const outcome = await this.apply(client, segment, segments.length === 1 ? null : `m${column}`, asOf);
+        results.set(segment.id, 'skipped' in outcome ? outcome : { ...outcome, computeMs, applyMs: Date.now() - applyStarted });
+      }
+      return results;
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target').catch(() => (failed = true));
+      // A connection in an unknown state (a temp table, an open transaction) is not reused.
+      client.release(failed || undefined);
+    }
   }
 
   /**
-   * The event path: evaluates one customer against the given RULE segments in
-   * one statement (compileMembershipMatrix) and applies and records the
-   * differences. The segments' rows are locked in id order for the
-   * transaction, so a concurrent full recompute of one of them waits or is
-   * waited for, and never undoes this result.
+   * Fills `recompute_target` with the members of every segment (one column
+   * per segment when there are several) in one REPEATABLE READ snapshot taken
+   * after `asOf`. Returns the segments computed, in column order.
    */
-  async evaluateCustomer(customerId: string, segmentIds: readonly number[], asOf: Date): Promise<CustomerEvaluation> {
-    if (segmentIds.length === 0) return { entered: [], left: [] };
-    return inTransaction(this.pool, async (client) => {
+  private async computeTargets(client: pg.PoolClient, segmentIds: readonly number[], asOf: Date): Promise<Array<{ id: number; version: number }>> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+    try {
       const { rows: segments } = await client.query<{ id: number; rule: Rule; version: number }>(
-        `SELECT id, rule, version FROM segments
-          WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE'
-          ORDER BY id FOR NO KEY UPDATE`,
+        `SELECT id, rule, version FROM segments WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
         [segmentIds],
       );
-      if (segments.length === 0) return { entered: [], left: [] };
-      const matrix = compileMembershipMatrix(
-        segments.map((s) => s.rule),
-        { asOf, customerIds: [customerId] },
-      );
-      const { rows: evaluated } = await client.query<Record<string, boolean>>(matrix);
-      const { rows: current } = await client.query<{ segmentId: number }>(
-        'SELECT segment_id AS "segmentId" FROM segment_memberships WHERE customer_id = $1 AND segment_id = ANY($2::int[])',
-        [customerId, segments.map((s) => s.id)],
-      );
-      const isMember = new Set(current.map((r) => r.segmentId));
-      const row = evaluated[0]; // absent when the customer is not in `customers`: a member of nothing
-      const entered = segments.filter((s, i) => row?.[`m${i}`] === true && !isMember.has(s.id));
-      const left = segments.filter((s, i) => row?.[`m${i}`] !== true && isMember.has(s.id));
-      if (entered.length + left.length === 0) return { entered: [], left: [] };
-
-      await client.query(
-        `WITH entered AS (
-           INSERT INTO segment_memberships (segment_id, customer_id, since)
-           SELECT unnest($2::int[]), $1::text, $4::timestamptz RETURNING segment_id
-         ), departed AS (
-           DELETE FROM segment_memberships WHERE customer_id = $1::text AND segment_id = ANY($3::int[]) RETURNING segment_id
-         ), versions AS (
-           SELECT * FROM unnest($5::int[], $6::int[]) AS v (segment_id, version)
-         ), recorded AS (
-           INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-           SELECT e.segment_id, $1::text, 'ENTERED', $4::timestamptz, 'event', v.version FROM entered e JOIN versions v USING (segment_id)
-           UNION ALL
-           SELECT d.segment_id, $1::text, 'LEFT', $4::timestamptz, 'event', v.version FROM departed d JOIN versions v USING (segment_id)
-         )
-         UPDATE segments s SET size = s.size + d.delta
-           FROM (SELECT segment_id, 1 AS delta FROM entered UNION ALL SELECT segment_id, -1 FROM departed) d
-          WHERE s.id = d.segment_id`,
-        [
-          customerId,
-          entered.map((s) => s.id),
-          left.map((s) => s.id),
-          asOf,
-          segments.map((s) => s.id),
-          segments.map((s) => s.version),
-        ],
-      );
-      return { entered: entered.map((s) => s.id), left: left.map((s) => s.id) };
-    });
+      if (segments.length > 0) await this.fillTarget(client, segments.map((s) => s.rule), asOf);
+      await client.query('COMMIT');
+      return segments.map(({ id, version }) => ({ id, version }));
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
-  /** The stores a customer has ordered from: the only stores whose segments an order of theirs can change. */
-  async customerStores(customerId: string): Promise<string[]> {
-    const { rows } = await this.pool.query<{ storeId: string }>(
-      'SELECT DISTINCT store_id AS "storeId" FROM orders WHERE customer_id = $1',
-      [customerId],
+  private async fillTarget(client: pg.PoolClient, rules: readonly Rule[], asOf: Date): Promise<void> {
+    await client.query('DROP TABLE IF EXISTS recompute_target');
+    if (rules.length === 1) {
+      const members = compileMembersQuery(rules[0]!, { asOf });
+      await client.query('CREATE TEMP TABLE recompute_target (customer_id text PRIMARY KEY)');
+      await client.query(`INSERT INTO recompute_target ${members.text}`, members.values);
+    } else {
+      const matrix = compileMembershipMatrix(rules, { asOf });
+      const columns = rules.map((_, i) => `m${i}`);
+      await client.query(`CREATE TEMP TABLE recompute_target (customer_id text PRIMARY KEY, ${columns.map((c) => `${c} boolean`).join(', ')})`);
+      await client.query(
+        `INSERT INTO recompute_target SELECT * FROM (${matrix.text}) x WHERE ${columns.join(' OR ')}`,
+        matrix.values,
+      );
+    }
+    await client.query('ANALYZE recompute_target');
+  }
+
+  /**
+   * Applies one segment's computed members in a short transaction holding the
+   * evaluation lock (every event evaluation that could overlap has committed
+   * and journaled). Customers journaled as evaluated after `asOf` for the
+   * same version keep their answer. Refuses a result whose rule changed, or
+   * that is older than one already applied.
+   */
+  private async apply(
+    client: pg.PoolClient,
+    segment: { id: number; version: number },
+    column: string | null,
+    asOf: Date,
+  ): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
+    for (let attempt = 1; ; attempt++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(`SET LOCAL lock_timeout = ${APPLY_LOCK_TIMEOUT_MS}`);
+        await client.query('SELECT pg_advisory_xact_lock($1)', [EVALUATION_LOCK]);
+        const { rows } = await client.query<{ version: number; status: string; computingSince: Date | null; lastComputedAt: Date | null }>(
+          `SELECT version, status, computing_since AS "computingSince", last_computed_at AS "lastComputedAt" FROM segments WHERE id = $1 FOR UPDATE`,
+          [segment.id],
+        );
+        const current = rows[0];
+        let skip: RecomputeSkip | null = null;
+        if (!current || current.status !== 'ACTIVE') skip = { skipped: 'not a live RULE segment' };
+        else if (current.version !== segment.version) skip = { skipped: 'rule changed while computing' };
+        else if (!current.computingSince || current.computingSince > asOf || (current.lastComputedAt && current.lastComputedAt > asOf)) {
+          skip = { skipped: 'a newer computation was applied' };
+        }
+        if (skip) {
+          await client.query('COMMIT');
+          return skip;
+        }
+        const target = column ? `SELECT customer_id FROM recompute_target WHERE ${column}` : 'SELECT customer_id FROM recompute_target';
+        const { rows: changes } = await client.query<{ entered: number; left: number; keptNewer: number }>(
+          `WITH target AS MATERIALIZED (${target}),
+           newer AS MATERIALIZED (
+             SELECT DISTINCT unnest(customer_ids) AS customer_id FROM segment_evaluations
+              WHERE segment_id = $1 AND version = $3 AND evaluated_at > $2
+           ), entered AS (
+             INSERT INTO segment_memberships (segment_id, customer_id, since)
+             SELECT $1::int, t.customer_id, $2::timestamptz FROM target t
+              WHERE NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = t.customer_id)
+                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = t.customer_id)
+             RETURNING customer_id
+           ), departed AS (
+             DELETE FROM segment_memberships m
+              WHERE m.segment_id = $1
+                AND NOT EXISTS (SELECT 1 FROM target t WHERE t.customer_id = m.customer_id)
+                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = m.customer_id)
+             RETURNING customer_id
+           ), recorded AS (
+             INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
+             SELECT $1::int, customer_id, 'ENTERED', $2::timestamptz, 'schedule', $3::int FROM entered
+             UNION ALL
+             SELECT $1::int, customer_id, 'LEFT', $2::timestamptz, 'schedule', $3::int FROM departed
+           )
+           SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
+                  (SELECT count(*)::int FROM newer) AS "keptNewer"`,
+          [segment.id, asOf, segment.version],
+        );
+        const { rows: sized } = await client.query<{ size: number }>(
+          `UPDATE segments SET size = (SELECT count(*) FROM segment_memberships WHERE segment_id = $1),
+                  last_computed_at = $2, time_evaluated_at = $2, computing_since = NULL, quarantined_at = NULL, compute_error = NULL
+            WHERE id = $1 RETURNING size`,
+          [segment.id, asOf],
+        );
+        await client.query('COMMIT');
+        return { version: segment.version, size: sized[0]!.size, ...changes[0]! };
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        // 55P03: the lock wait timed out; try again rather than hold evaluations up.
+        if ((error as { code?: string }).code === '55P03' && attempt < APPLY_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Records that a segment's rule failed at run time: it is quarantined until a recompute succeeds. */
+  async recordFailure(segmentId: number, message: string): Promise<void> {
+    await this.pool.query(
+      'UPDATE segments SET computing_since = NULL, quarantined_at = coalesce(quarantined_at, now()), compute_error = $2 WHERE id = $1',
+      [segmentId, message],
     );
-    return rows.map((r) => r.storeId);
   }
 
   /** Live RULE segments with their rules (all of them, or those among `ids`), for the workers' rule index. */

@@ -21,6 +21,8 @@ export interface SegmentRecord {
   rule: Rule | null;
   version: number;
   refreshEveryMinutes: number | null;
+  /** Why the rule is quarantined (it failed at run time); null while it computes normally. */
+  lastComputeError: string | null;
 }
 
 export type SegmentChangeAction = 'CREATED' | 'UPDATED' | 'ARCHIVED' | 'RECOMPUTE_REQUESTED' | 'MEMBERS_ADDED' | 'MEMBERS_REMOVED';
@@ -71,7 +73,8 @@ export class SegmentNameTakenError extends Error {
 }
 
 const COLUMNS = `id, name, description, status, size, created_at AS "createdAt", updated_at AS "updatedAt",
-  last_computed_at AS "lastComputedAt", kind, rule, version, refresh_every_minutes AS "refreshEveryMinutes"`;
+  last_computed_at AS "lastComputedAt", kind, rule, version, refresh_every_minutes AS "refreshEveryMinutes",
+  compute_error AS "lastComputeError"`;
 
 // Serialises changes to the inSegment graph, so two concurrent rule changes
 // cannot each pass the cycle check and together make a cycle.

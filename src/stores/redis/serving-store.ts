@@ -55,6 +55,23 @@ export class MembershipServingStore {
     }
   }
 
+  /**
+   * Applies membership changes in the order given: ENTERED sets the
+   * customer's field to when they entered, LEFT removes it. Applying the same
+   * changes again, in the same order, leaves the same keys, so a publication
+   * retried after a crash converges. One pipeline per call.
+   */
+  async applyChanges(changes: ReadonlyArray<{ segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>): Promise<void> {
+    if (changes.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const c of changes) {
+      const key = this.keys.customer(c.customerId);
+      if (c.change === 'ENTERED') pipeline.hset(key, String(c.segmentId), String(c.at.getTime()));
+      else pipeline.hdel(key, String(c.segmentId));
+    }
+    await execOrThrow(pipeline.exec());
+  }
+
   /** The ids of every customer that has a serving key, a SCAN page at a time. */
   async *customerIdBatches(count = WRITE_CHUNK): AsyncGenerator<string[]> {
     const keyPrefixLength = this.keys.customer('').length;

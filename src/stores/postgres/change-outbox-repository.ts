@@ -1,0 +1,118 @@
+import type pg from 'pg';
+import type { Queryable } from './queryable.js';
+
+/** One row of the change outbox: a customer whose data changed. */
+export interface CustomerChange {
+  customerId: string;
+  /** Stores whose orders changed; null when the customer row changed or the order is unknown (every segment). */
+  storeIds: string[] | null;
+  /** Segments to evaluate (time maintenance), instead of those the stores lead to. */
+  segmentIds: number[] | null;
+  /** When the change was committed, to measure lag. */
+  recordedAt: Date;
+}
+
+export interface ClaimLimits {
+  /** Rows recorded within `freshWindowMs`, newest first: a fresh order never waits behind a backlog. */
+  fresh: number;
+  /** Rows taken oldest first besides the fresh ones: the backlog lane. */
+  oldest: number;
+  freshWindowMs: number;
+}
+
+/** An order announced on the order-events queue by a producer. */
+export interface AnnouncedOrder {
+  customerId: string;
+  orderId: string;
+}
+
+const TRIGGERS = [
+  { table: 'orders', name: 'segments_order_inserts', event: 'INSERT', referencing: 'NEW TABLE AS new_orders', fn: 'segments_capture_order_changes' },
+  { table: 'orders', name: 'segments_order_updates', event: 'UPDATE', referencing: 'OLD TABLE AS old_orders NEW TABLE AS new_orders', fn: 'segments_capture_order_changes' },
+  { table: 'orders', name: 'segments_order_deletes', event: 'DELETE', referencing: 'OLD TABLE AS old_orders', fn: 'segments_capture_order_changes' },
+  { table: 'customers', name: 'segments_customer_inserts', event: 'INSERT', referencing: 'NEW TABLE AS new_customers', fn: 'segments_capture_customer_changes' },
+  { table: 'customers', name: 'segments_customer_updates', event: 'UPDATE', referencing: 'NEW TABLE AS new_customers', fn: 'segments_capture_customer_changes' },
+  { table: 'customers', name: 'segments_customer_deletes', event: 'DELETE', referencing: 'OLD TABLE AS old_customers', fn: 'segments_capture_customer_changes' },
+] as const;
+
+/**
+ * The change outbox (migration 0005): filled by the capture triggers on
+ * `orders` and `customers`, by producers' order-events jobs and by time
+ * maintenance; drained in batches by the evaluator.
+ */
+export class ChangeOutboxRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /**
+   * Takes a batch of changes out of the outbox inside the caller's
+   * transaction: the rows are gone only if it commits, so a crash hands them
+   * to the next claim. Fresh rows first (newest first), then the oldest.
+   */
+  async claim(db: Queryable, limits: ClaimLimits): Promise<CustomerChange[]> {
+    const { rows } = await db.query<CustomerChange>(
+      `WITH fresh AS (
+         SELECT id FROM customer_change_outbox
+          WHERE recorded_at > now() - make_interval(secs => $3::double precision / 1000)
+          ORDER BY recorded_at DESC LIMIT $1 FOR UPDATE SKIP LOCKED
+       ), oldest AS (
+         SELECT id FROM customer_change_outbox
+          WHERE id NOT IN (SELECT id FROM fresh)
+          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+       )
+       DELETE FROM customer_change_outbox
+        WHERE id IN (SELECT id FROM fresh UNION ALL SELECT id FROM oldest)
+       RETURNING customer_id AS "customerId", store_ids AS "storeIds", segment_ids AS "segmentIds", recorded_at AS "recordedAt"`,
+      [limits.fresh, limits.oldest, limits.freshWindowMs],
+    );
+    return rows;
+  }
+
+  /**
+   * Records orders announced by producers (the order-events queue) in one
+   * statement. The stores come from the orders themselves; an order not found
+   * (not replicated yet, or deleted) makes its customer's every segment count.
+   */
+  async recordAnnouncedOrders(orders: readonly AnnouncedOrder[]): Promise<void> {
+    if (orders.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO customer_change_outbox (customer_id, store_ids)
+       SELECT a.customer_id,
+              CASE WHEN count(o.id) = count(*) THEN array_agg(DISTINCT o.store_id) END
+         FROM unnest($1::text[], $2::text[]) AS a (customer_id, order_id)
+         LEFT JOIN orders o ON o.id = a.order_id
+        GROUP BY a.customer_id`,
+      [orders.map((o) => o.customerId), orders.map((o) => o.orderId)],
+    );
+  }
+
+  /** Changes waiting, and the age of the oldest, for lag reporting. */
+  async backlog(): Promise<{ rows: number; oldestAgeMs: number | null }> {
+    const { rows } = await this.pool.query<{ rows: number; oldestAgeMs: number | null }>(
+      `SELECT count(*)::int AS rows, (extract(epoch FROM now() - min(recorded_at)) * 1000)::float8 AS "oldestAgeMs" FROM customer_change_outbox`,
+    );
+    return rows[0]!;
+  }
+
+  /**
+   * Installs or removes the capture triggers (ORDER_OUTBOX_TRIGGER) on the
+   * tables this role owns. Returns the tables changed, or 'not-applicable'
+   * when it owns neither.
+   */
+  async setTriggers(enabled: boolean): Promise<'installed' | 'removed' | 'not-applicable'> {
+    const { rows } = await this.pool.query<{ table: string }>(
+      `SELECT t AS table FROM unnest(ARRAY['orders', 'customers']) AS t
+        WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass(t) AND relkind IN ('r', 'p') AND pg_has_role(relowner, 'MEMBER'))`,
+    );
+    const owned = new Set(rows.map((r) => r.table));
+    if (!owned.has('orders')) return 'not-applicable';
+    for (const t of TRIGGERS.filter((t) => owned.has(t.table))) {
+      await this.pool.query(
+        enabled
+          ? `CREATE OR REPLACE TRIGGER ${t.name} AFTER ${t.event} ON ${t.table} REFERENCING ${t.referencing}
+               FOR EACH STATEMENT EXECUTE FUNCTION ${t.fn}()`
+          : `DROP TRIGGER IF EXISTS ${t.name} ON ${t.table}`,
+      );
+    }
+    return enabled ? 'installed' : 'removed';
+  }
+}

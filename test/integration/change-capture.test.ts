@@ -1,0 +1,97 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStores, type TestStores } from '../helpers/test-environment.js';
+
+describe('the change capture triggers (ORDER_OUTBOX_TRIGGER)', () => {
+  let stores: TestStores;
+  let n = 0;
+  const insertOrder = (db: { query: pg.Pool['query'] } = stores.pool) =>
+    db.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) VALUES ($1, 'c-1', 's-1', 100)`, [`o-${++n}`]);
+  const outbox = async () =>
+    (await stores.pool.query<{ customer_id: string; store_ids: string[] | null }>('SELECT customer_id, store_ids FROM customer_change_outbox ORDER BY id')).rows;
+  const writerRole = `order_writer_${process.pid}_${Date.now()}`;
+
+  beforeAll(async () => {
+    stores = await createTestStores();
+  });
+  afterAll(async () => {
+    await stores?.pool.query(`DROP OWNED BY ${writerRole}; DROP ROLE IF EXISTS ${writerRole}`).catch(() => undefined);
+    await stores?.dispose();
+  });
+
+  it('records one row per customer and statement, with the stores whose orders changed', async () => {
+    await insertOrder();
+    await stores.pool.query(
+      `INSERT INTO orders (id, customer_id, store_id, total_cents) SELECT 'bulk-' || i, 'c-2', 's-' || (i % 2), 100 FROM generate_series(1, 3) i`,
+    );
+    expect(await outbox()).toEqual([
+      { customer_id: 'c-1', store_ids: ['s-1'] },
+      { customer_id: 'c-2', store_ids: ['s-0', 's-1'] },
+    ]);
+  });
+
+  it('records updates (both sides of a move) and deletions of orders, and every change of a customer row', async () => {
+    await stores.pool.query('TRUNCATE customer_change_outbox');
+    await stores.pool.query(`UPDATE orders SET store_id = 's-9', customer_id = 'c-3' WHERE id = 'bulk-1'`);
+    await stores.pool.query(`DELETE FROM orders WHERE id = 'bulk-2'`);
+    await stores.pool.query(`INSERT INTO customers (id, country) VALUES ('c-7', 'DE')`);
+    await stores.pool.query(`UPDATE customers SET city = 'Berlin' WHERE id = 'c-7'`);
+    await stores.pool.query(`DELETE FROM customers WHERE id = 'c-7'`);
+    expect(await outbox()).toEqual([
+      { customer_id: 'c-2', store_ids: ['s-1'] },
+      { customer_id: 'c-3', store_ids: ['s-9'] },
+      { customer_id: 'c-2', store_ids: ['s-0'] },
+      { customer_id: 'c-7', store_ids: null },
+      { customer_id: 'c-7', store_ids: null },
+      { customer_id: 'c-7', store_ids: null },
+    ]);
+  });
+
+  it('never fails a writer that has no rights on the outbox, and never NOTIFYs', async () => {
+    await stores.pool.query('TRUNCATE customer_change_outbox');
+    await stores.pool.query(`CREATE ROLE ${writerRole} LOGIN`);
+    await stores.pool.query(`GRANT INSERT, UPDATE, DELETE, SELECT ON orders TO ${writerRole}`);
+    const url = new URL(stores.namespace.databaseUrl);
+    url.username = writerRole;
+    const writer = new pg.Client({ connectionString: url.toString() });
+    await writer.connect();
+    try {
+      // The writer cannot touch the outbox itself...
+      await expect(writer.query('SELECT count(*) FROM customer_change_outbox')).rejects.toMatchObject({ code: '42501' });
+      // ...nor plant an object the trigger would pick up through its search_path.
+      await writer.query(`SET search_path = pg_temp, public`);
+      await writer.query(`CREATE TEMP TABLE customer_change_outbox (customer_id text, store_ids text[])`);
+      await writer.query('BEGIN');
+      await insertOrder(writer);
+      // Statement-level capture without NOTIFY: nothing queued for commit-time notification.
+      const { rows } = await writer.query(`SELECT pg_notification_queue_usage() AS usage`);
+      await writer.query('COMMIT');
+      expect(rows[0].usage).toBe(0);
+      expect((await writer.query('SELECT count(*)::int AS n FROM pg_temp.customer_change_outbox')).rows[0].n).toBe(0);
+    } finally {
+      await writer.end();
+    }
+    expect(await outbox()).toEqual([{ customer_id: 'c-1', store_ids: ['s-1'] }]);
+  });
+
+  it('stops when switched off, and resumes when switched on again', async () => {
+    await stores.pool.query('TRUNCATE customer_change_outbox');
+    expect(await stores.changeOutbox.setTriggers(false)).toBe('removed');
+    await insertOrder();
+    await stores.pool.query(`INSERT INTO customers (id) VALUES ('c-8')`);
+    expect(await outbox()).toEqual([]);
+    expect(await stores.changeOutbox.setTriggers(true)).toBe('installed');
+    expect(await stores.changeOutbox.setTriggers(true)).toBe('installed');
+    await insertOrder();
+    expect(await outbox()).toHaveLength(1);
+  });
+
+  it('does nothing where orders is not a table of this database', async () => {
+    await stores.pool.query(`ALTER TABLE orders RENAME TO replica_orders; CREATE VIEW orders AS SELECT * FROM replica_orders`);
+    try {
+      expect(await stores.changeOutbox.setTriggers(true)).toBe('not-applicable');
+    } finally {
+      await stores.pool.query(`DROP VIEW orders; ALTER TABLE replica_orders RENAME TO orders`);
+    }
+  });
+});
