@@ -1,16 +1,14 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-
-// RFC 3339 date-time with an explicit offset: https://www.rfc-editor.org/rfc/rfc3339#section-5.6
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+import { parseDateTime } from '../rules/date-time.js';
 
 function parse(value: unknown): Date {
-  if (typeof value !== 'string' || !RFC3339.test(value)) {
+  if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}[Tt]/.test(value) || !/([Zz]|[+-]\d{2}:\d{2})$/.test(value)) {
     throw new GraphQLError('DateTime must be an RFC 3339 string with a time zone, e.g. 2026-01-31T12:00:00Z', {
       extensions: { code: 'BAD_USER_INPUT' },
     });
   }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) {
+  const date = parseDateTime(value);
+  if (date === null) {
     throw new GraphQLError(`DateTime ${JSON.stringify(value)} is not a valid instant`, {
       extensions: { code: 'BAD_USER_INPUT' },
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDateTime } from './date-time.js';
 import {
   RULE_LIMITS,
   RULE_NODE_KINDS,
@@ -18,7 +19,6 @@ export interface RuleIssue {
 export type ParseRuleResult = { ok: true; rule: Rule } | { ok: false; issues: RuleIssue[] };
 
 const FIELD_PATTERN = /^(country|city|createdAt|attributes\.[A-Za-z0-9_-]{1,64})$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 const days = z
   .number()
@@ -31,10 +31,12 @@ const list = z
   .min(1, 'must not be empty')
   .max(RULE_LIMITS.maxListLength, `must have at most ${RULE_LIMITS.maxListLength} entries`);
 // GraphQL gives Date objects for DateTime inputs; JSON stored rules give ISO strings.
-const instant = z.union([
-  z.date().refine((d) => !Number.isNaN(d.getTime()), 'must be a valid instant'),
-  z.string().regex(RFC3339, 'must be an RFC 3339 date-time').transform((s) => new Date(s)),
-]);
+const instant = z.unknown().transform((value, ctx) => {
+  const date = value instanceof Date ? value : typeof value === 'string' ? parseDateTime(value) : null;
+  if (date && !Number.isNaN(date.getTime())) return date;
+  ctx.addIssue({ code: 'custom', message: 'must be an RFC 3339 date-time on the calendar' });
+  return z.NEVER;
+});
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
 
 const filterSchema = z
@@ -88,7 +90,7 @@ const attributeSchema = z
     }
     if (a.field === 'createdAt') {
       if (!orderOp) set(false, 'op', 'createdAt compares with GT, GTE, LT or LTE');
-      else if (a.value !== undefined) set(RFC3339.test(a.value) && !Number.isNaN(Date.parse(a.value)), 'value', 'must be an RFC 3339 date-time for createdAt');
+      else if (a.value !== undefined) set(parseDateTime(a.value) !== null, 'value', 'must be an RFC 3339 date-time on the calendar for createdAt');
     } else if (orderOp) {
       if (!a.field.startsWith('attributes.')) set(false, 'op', `${a.field} compares with EQ, NEQ, IN or NOT_IN`);
       else if (a.value !== undefined) set(/^-?\d+(\.\d+)?$/.test(a.value), 'value', `must be a number to compare with ${a.op}`);

@@ -37,18 +37,19 @@ describe('migrations', () => {
   it('applies every migration once, even when processes start together', async () => {
     const pools = await freshDatabase(3);
     const results = await Promise.all(pools.map((pool) => migrate(pool, migrationsDir)));
-    expect(results.flat().sort()).toEqual(['0001_order_history', '0002_segments', '0003_segment_definitions', '0004_membership_events']);
+    expect(results.flat().sort()).toEqual(['0001_order_history', '0002_segments', '0003_segment_definitions', '0004_membership_events', '0005_pipeline_at_scale']);
     expect(await migrate(pools[0]!, migrationsDir)).toEqual([]);
 
     const { rows } = await pools[0]!.query(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`,
     );
     expect(rows.map((r) => r.table_name)).toEqual([
+      'customer_change_outbox',
       'customers',
-      'order_outbox',
       'orders',
       'schema_migrations',
       'segment_dependencies',
+      'segment_evaluations',
       'segment_history',
       'segment_membership_events',
       'segment_memberships',
@@ -78,7 +79,7 @@ describe('migrations', () => {
       await appendFile(path.join(broken, '9999_broken.sql'), 'CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n');
       await expect(migrate(pool!, broken)).rejects.toThrow(/no_such_table/);
       const { rows } = await pool!.query(`SELECT to_regclass('half_done') AS t, (SELECT count(*)::int FROM schema_migrations) AS n`);
-      expect(rows[0]).toEqual({ t: null, n: 4 });
+      expect(rows[0]).toEqual({ t: null, n: 5 });
     } finally {
       await rm(broken, { recursive: true });
     }

@@ -62,6 +62,7 @@ describe('seedOrderHistory', () => {
   it('keeps the order indexes the migrations created', async () => {
     const { rows } = await stores.pool.query(`SELECT indexname FROM pg_indexes WHERE tablename = 'orders' ORDER BY 1`);
     expect(rows.map((r) => r.indexname)).toEqual([
+      'orders_created_at_idx',
       'orders_customer_id_created_at_idx',
       'orders_pkey',
       'orders_store_id_created_at_idx',

@@ -16,7 +16,23 @@ describe('DateTime scalar', () => {
     expect(DateTime.parseLiteral({ kind: Kind.STRING, value: input }, {}).toISOString()).toBe(iso);
   });
 
-  it.each(['2026-01-31', '2026-01-31T12:00:00', 'yesterday', '2026-13-45T99:00:00Z', 1769860800000])('rejects %j', (input) => {
+  it('accepts the 29th of February of a leap year', () => {
+    expect(DateTime.parseValue('2028-02-29T00:00:00Z').toISOString()).toBe('2028-02-29T00:00:00.000Z');
+  });
+
+  it.each([
+    '2026-01-31',
+    '2026-01-31T12:00:00',
+    'yesterday',
+    '2026-13-45T99:00:00Z',
+    1769860800000,
+    // On no calendar: Date.parse would roll these over to another day.
+    '2026-02-30T00:00:00Z',
+    '2026-02-29T00:00:00Z',
+    '2026-04-31T00:00:00Z',
+    '2026-01-31T24:00:00Z',
+    '2026-01-31T12:00:00+24:00',
+  ])('rejects %j', (input) => {
     expect(() => DateTime.parseValue(input)).toThrow(/DateTime/);
   });
 

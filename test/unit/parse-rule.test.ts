@@ -54,6 +54,8 @@ describe('parseRule rejects with the path of the offending field', () => {
     bad({ attribute: { field: 'country', op: 'EQ', values: ['DE'] } }, 'attribute.value', /required with EQ/),
     bad({ attribute: { field: 'createdAt', op: 'EQ', value: '2026-01-01T00:00:00Z' } }, 'attribute.op', /GT, GTE, LT or LTE/),
     bad({ attribute: { field: 'createdAt', op: 'GT', value: 'yesterday' } }, 'attribute.value', /RFC 3339/),
+    bad({ attribute: { field: 'createdAt', op: 'GT', value: '2026-02-30T00:00:00Z' } }, 'attribute.value', /on the calendar/),
+    bad({ orderCount: { filter: { since: '2026-04-31T00:00:00Z' }, op: 'GTE', value: 1 } }, 'orderCount.filter.since', /on the calendar/),
     bad({ attribute: { field: 'attributes.age', op: 'GT', value: 'old' } }, 'attribute.value', /number/),
     bad({ inSegment: 'abc' }, 'inSegment', /segment id/),
     bad({ any: Array.from({ length: 51 }, () => ({ inSegment: '1' })) }, 'any', /at most 50/),

@@ -50,8 +50,10 @@ export async function seedOrderHistory(
     await client.query(`SET LOCAL synchronous_commit = off; SET LOCAL maintenance_work_mem = '512MB'; SET LOCAL work_mem = '256MB'`);
     await client.query('SELECT setseed($1)', [options.seed ?? 0.42]);
     await client.query('TRUNCATE customers, orders');
-    // A bulk load is not a stream of new orders: keep the outbox trigger out of it.
+    // A bulk load is not a stream of changes: keep the capture triggers out of
+    // it (full recomputes compute the segments from what it loaded).
     await client.query('ALTER TABLE orders DISABLE TRIGGER USER');
+    await client.query('ALTER TABLE customers DISABLE TRIGGER USER');
     const { rows: indexes } = await client.query<{ name: string; definition: string }>(
       `SELECT indexname AS name, indexdef AS definition FROM pg_indexes
         WHERE schemaname = current_schema() AND tablename = 'orders' AND indexname NOT LIKE '%_pkey'`,
@@ -111,6 +113,7 @@ export async function seedOrderHistory(
     }
     for (const index of indexes) await timed(`index ${index.name}`, index.definition);
     await client.query('ALTER TABLE orders ENABLE TRIGGER USER');
+    await client.query('ALTER TABLE customers ENABLE TRIGGER USER');
     await client.query('COMMIT');
     // VACUUM, not only ANALYZE: it sets the visibility map, without which the
     // covering indexes cannot serve index-only scans and every evaluation
