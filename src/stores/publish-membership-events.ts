@@ -9,9 +9,9 @@ export interface PublisherDependencies {
   stream: MembershipEventStream;
 }
 
-// Events per transaction: one Postgres read, one Redis pipeline for the
-// serving keys and one for the stream, one stamp.
-const BATCH = 5000;
+// Events per transaction: one Postgres read, then one Redis pipeline for the
+// serving keys, one for the stream and the stamp, all three at once.
+const BATCH = 10_000;
 
 /**
  * Publishes unpublished membership events (the outbox in
@@ -21,7 +21,7 @@ const BATCH = 5000;
  * none is left. Changes of one membership are serialised by its row in
  * segment_memberships, so their ids follow their commit order and replaying
  * in id order ends in the state Postgres holds. The serving-store lock keeps
- * a single writer (the full rebuild takes it too). The stream is
+ * a single publisher (the full rebuild takes it too), so rows need no lock. The stream is
  * at-least-once: after a crash between the stream append and the stamp, a
  * batch is appended again, with the same event ids.
  *
@@ -35,15 +35,19 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
       try {
         const { rows } = await client.query<MembershipEvent>(
           `SELECT id::text, segment_id AS "segmentId", customer_id AS "customerId", change, at, cause, segment_version AS "segmentVersion"
-             FROM segment_membership_events WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE`,
+             FROM segment_membership_events WHERE published_at IS NULL ORDER BY id LIMIT $1`,
           [BATCH],
         );
         if (rows.length === 0) {
           await client.query('COMMIT');
           return published;
         }
-        await Promise.all([deps.servingStore.applyChanges(rows), deps.stream.append(rows)]);
-        await client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]);
+        // The stamp is written while Redis applies the batch, and committed only once Redis has it.
+        await Promise.all([
+          deps.servingStore.applyChanges(rows),
+          deps.stream.append(rows),
+          client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]),
+        ]);
         await client.query('COMMIT');
         published += rows.length;
       } catch (error) {
