@@ -34,8 +34,10 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
       await client.query('BEGIN');
       try {
         const { rows } = await client.query<MembershipEvent>(
-          `SELECT id::text, segment_id AS "segmentId", customer_id AS "customerId", change, at, cause, segment_version AS "segmentVersion"
-             FROM segment_membership_events WHERE published_at IS NULL ORDER BY id LIMIT $1`,
+          // Ordered by the bigint id, not by its text (where "997" sorts after "2427").
+          `SELECT e.id::text AS id, e.segment_id AS "segmentId", e.customer_id AS "customerId", e.change, e.at, e.cause,
+                  e.segment_version AS "segmentVersion"
+             FROM segment_membership_events e WHERE e.published_at IS NULL ORDER BY e.id LIMIT $1`,
           [BATCH],
         );
         if (rows.length === 0) {

@@ -28,10 +28,11 @@ export interface LevelOutcome {
 export type EvaluationCause = 'event' | 'schedule';
 
 /**
- * Held shared by every event evaluation and exclusively by a full
- * recompute while it applies its result (for a moment): a recompute then sees
- * every evaluation that could overlap it, committed and journaled.
- * Evaluations never wait on each other for it.
+ * Held shared by every event evaluation, and exclusively by a full recompute
+ * for two moments: while it takes its snapshot (so that every evaluation
+ * either committed before it or is journaled after it) and while it applies
+ * its result (so that every overlapping evaluation is committed and
+ * journaled). Evaluations never wait on each other for it.
  */
 export const EVALUATION_LOCK = 7_316_004;
 
@@ -148,6 +149,8 @@ export class CustomerEvaluationRepository {
         pairVersions.push(segment.version);
       }
     });
+    // Segment rows (sizes) are locked in id order by everyone who locks several, so no two writers deadlock.
+    await db.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [segments.map((s) => s.id)]);
     const n = matrix.values.length;
     const p = (i: number) => `$${n + i}`;
     const columns = segments.map((_, i) => `mx.m${i}`).join(', ');

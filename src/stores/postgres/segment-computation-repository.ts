@@ -72,15 +72,15 @@ export class SegmentComputationRepository {
     let failed = false;
     try {
       // Marked before the snapshot: from now on the event path journals its evaluations of these segments.
-      await client.query(
-        `UPDATE segments SET computing_since = clock_timestamp() WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE'`,
-        [segmentIds],
-      );
-      const asOf = (await client.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      // One row per statement: never holding one segment's row while waiting for another's.
+      for (const id of [...segmentIds].sort((a, b) => a - b)) {
+        await client.query(`UPDATE segments SET computing_since = clock_timestamp() WHERE id = $1 AND kind = 'RULE' AND status = 'ACTIVE'`, [id]);
+      }
       const started = Date.now();
       let segments: Array<{ id: number; version: number }>;
+      let asOf: Date;
       try {
-        segments = await this.computeTargets(client, segmentIds, asOf);
+        ({ asOf, segments } = await this.computeTargets(client, segmentIds));
       } catch (error) {
         if (!isRuleFailure(error)) throw error;
         if (segmentIds.length === 1) {
@@ -110,22 +110,36 @@ export class SegmentComputationRepository {
 
   /**
    * Fills `recompute_target` with the members of every segment (one column
-   * per segment when there are several) in one REPEATABLE READ snapshot taken
-   * after `asOf`. Returns the segments computed, in column order.
+   * per segment when there are several) in one REPEATABLE READ snapshot.
+   * The snapshot is taken while no event evaluation is in flight (the
+   * evaluation lock held exclusively for that moment): every evaluation
+   * either committed before it, and the computation sees its writes (the
+   * memberships that inSegment rules read included), or starts after it, sees
+   * `computing_since` and is journaled with a later time than `asOf`.
+   * Returns the time of computation and the segments computed, in column order.
    */
-  private async computeTargets(client: pg.PoolClient, segmentIds: readonly number[], asOf: Date): Promise<Array<{ id: number; version: number }>> {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+  private async computeTargets(client: pg.PoolClient, segmentIds: readonly number[]): Promise<{ asOf: Date; segments: Array<{ id: number; version: number }> }> {
+    await client.query('SELECT pg_advisory_lock($1)', [EVALUATION_LOCK]);
+    let locked = true;
     try {
-      const { rows: segments } = await client.query<{ id: number; rule: Rule; version: number }>(
-        `SELECT id, rule, version FROM segments WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
-        [segmentIds],
-      );
-      if (segments.length > 0) await this.fillTarget(client, segments.map((s) => s.rule), asOf);
-      await client.query('COMMIT');
-      return segments.map(({ id, version }) => ({ id, version }));
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      const asOf = (await client.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      try {
+        const { rows: segments } = await client.query<{ id: number; rule: Rule; version: number }>(
+          `SELECT id, rule, version FROM segments WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
+          [segmentIds],
+        );
+        await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]);
+        locked = false;
+        if (segments.length > 0) await this.fillTarget(client, segments.map((s) => s.rule), asOf);
+        await client.query('COMMIT');
+        return { asOf, segments: segments.map(({ id, version }) => ({ id, version })) };
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      if (locked) await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]).catch(() => undefined);
     }
   }
 

@@ -36,7 +36,7 @@ export class TimeMaintenanceRepository {
         `SELECT id, time_evaluated_at AS since FROM segments
           WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' AND quarantined_at IS NULL
             AND time_evaluated_at IS NOT NULL AND time_evaluated_at < $2
-          FOR NO KEY UPDATE`,
+          ORDER BY id FOR NO KEY UPDATE`,
         [segments.map((s) => s.id), asOf],
       );
       if (marks.length === 0) return { segments: 0, customers: 0, asOf };
