@@ -3,11 +3,7 @@ import { timeWindows } from '../src/rules/time-windows.js';
 import type { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import type { TimeMaintenanceOutcome, TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 
-/**
- * How long the evaluation journal is kept: a full recompute applies only
- * what it computed within this time (a longer one is computed again), so it
- * bounds how long a recompute may take.
- */
+/** How long the evaluation journal is kept at least (longer while a recompute that started before is computing). */
 export const EVALUATION_JOURNAL_RETENTION_MS = 60 * 60_000;
 
 /**

@@ -30,7 +30,12 @@ const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', G
 class RuleCompiler {
   readonly values: unknown[] = [];
   private readonly membershipJoins: string[] = [];
-  private readonly aggregates = new Map<string, { alias: string; filter: OrderFilter | undefined; customers: Set<string> | null }>();
+  private readonly aggregates = new Map<
+    string,
+    { alias: string; filter: OrderFilter | undefined; customers: Set<string> | null; columns: Set<'n' | 'total' | 'last'> }
+  >();
+  /** The aggregate every member must have a row in (see `requiredFilter`): joined, not left-joined. */
+  private required: string | null = null;
   private readonly memberships = new Map<string, string>();
   private readonly customerIdsParam: string | null;
   /** The customers the rule being compiled is evaluated for (matrix scopes); null: all of `customerIds`. */
@@ -55,9 +60,19 @@ class RuleCompiler {
     }
   }
 
+  /**
+   * Marks the aggregate of `filter` as one every member has a row in, so the
+   * statement starts from the customers who have matching orders instead of
+   * scanning every customer ("ordered at least 3 times" reads the orders of
+   * the stores named, not a million customers).
+   */
+  require(filter: OrderFilter | undefined): void {
+    this.required = JSON.stringify(filter ?? {});
+  }
+
   /** FROM and WHERE clauses shared by both query shapes. */
   from(): string {
-    const aggregateJoins = [...this.aggregates.values()].map(({ alias, filter, customers }) => {
+    const aggregateJoins = [...this.aggregates].map(([key, { alias, filter, customers, columns }]) => {
       const where: string[] = [];
       if (customers) where.push(`customer_id = ANY(${this.param([...customers], 'text[]')})`);
       else if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
@@ -65,7 +80,13 @@ class RuleCompiler {
       if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
       if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
       if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
-      return `LEFT JOIN (SELECT customer_id, count(*) AS n, sum(total_cents) AS total, max(created_at) AS last
+      // Only the aggregates read: "latest order" alone is a max over the customer index.
+      const selected = [
+        columns.has('n') ? 'count(*) AS n' : null,
+        columns.has('total') ? 'sum(total_cents) AS total' : null,
+        columns.has('last') ? 'max(created_at) AS last' : null,
+      ].filter(Boolean);
+      return `${key === this.required ? 'JOIN' : 'LEFT JOIN'} (SELECT customer_id, ${selected.join(', ')}
          FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
         ON ${alias}.customer_id = c.id`;
     });
@@ -82,15 +103,15 @@ class RuleCompiler {
     if ('not' in rule) return `(NOT ${this.predicate(rule.not)})`;
     if ('orderCount' in rule) {
       const { filter, op, value } = rule.orderCount;
-      return `(coalesce(${this.aggregate(filter)}.n, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'bigint')})`;
+      return `(coalesce(${this.aggregate(filter, 'n')}.n, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'bigint')})`;
     }
     if ('orderTotal' in rule) {
       const { filter, op, value } = rule.orderTotal;
-      return `(coalesce(${this.aggregate(filter)}.total, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
+      return `(coalesce(${this.aggregate(filter, 'total')}.total, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
     }
     if ('lastOrder' in rule) {
       const { filter, olderThanDays, withinDays } = rule.lastOrder;
-      const last = `${this.aggregate(filter)}.last`;
+      const last = `${this.aggregate(filter, 'last')}.last`;
       const conditions = [`${last} IS NOT NULL`];
       if (olderThanDays !== undefined) conditions.push(`${last} < ${this.cutoff(olderThanDays)}`);
       if (withinDays !== undefined) conditions.push(`${last} >= ${this.cutoff(withinDays)}`);
@@ -109,13 +130,14 @@ class RuleCompiler {
    * computed once however many conditions share it, over the customers of the
    * rules that use it.
    */
-  private aggregate(filter: OrderFilter | undefined): string {
+  private aggregate(filter: OrderFilter | undefined, column: 'n' | 'total' | 'last'): string {
     const key = JSON.stringify(filter ?? {});
     let entry = this.aggregates.get(key);
     if (!entry) {
-      entry = { alias: `a${this.aggregates.size}`, filter, customers: this.scope ? new Set() : null };
+      entry = { alias: `a${this.aggregates.size}`, filter, customers: this.scope ? new Set() : null, columns: new Set() };
       this.aggregates.set(key, entry);
     }
+    entry.columns.add(column);
     if (entry.customers) {
       if (this.scope) for (const id of this.scope) entry.customers.add(id);
       else entry.customers = null;
@@ -163,10 +185,42 @@ class RuleCompiler {
 export function compileMembersQuery(rule: Rule, options: CompileOptions): SqlQuery {
   const compiler = new RuleCompiler(options);
   const predicate = compiler.predicate(rule);
+  const required = requiredFilter(rule);
+  if (required) compiler.require(required.filter);
   return {
     text: `SELECT c.id AS customer_id\n${compiler.from()}\nWHERE ${compiler.customerFilter()} AND ${predicate}`,
     values: compiler.values,
   };
+}
+
+/**
+ * An order filter that every customer the rule selects has at least one
+ * matching order for, when there is one: a count or total that 0 fails, or
+ * a latest order (which needs an order); `all` needs any child's, `any`
+ * needs one that all its children need; `not`, attributes and inSegment need
+ * none. Soundness: the rule is false for every customer without such an order.
+ */
+export function requiredFilter(rule: Rule): { filter: OrderFilter | undefined } | null {
+  if ('all' in rule) {
+    for (const child of rule.all) {
+      const required = requiredFilter(child);
+      if (required) return required;
+    }
+    return null;
+  }
+  if ('any' in rule) {
+    const each = rule.any.map(requiredFilter);
+    const first = each[0];
+    if (!first || each.some((r) => !r || JSON.stringify(r.filter ?? {}) !== JSON.stringify(first.filter ?? {}))) return null;
+    return first;
+  }
+  if ('orderCount' in rule || 'orderTotal' in rule) {
+    const { filter, op, value } = 'orderCount' in rule ? rule.orderCount : rule.orderTotal;
+    const zeroHolds = { EQ: value === 0, NEQ: value !== 0, GT: 0 > value, GTE: 0 >= value, LT: 0 < value, LTE: 0 <= value }[op];
+    return zeroHolds ? null : { filter };
+  }
+  if ('lastOrder' in rule) return { filter: rule.lastOrder.filter };
+  return null;
 }
 
 export interface MatrixOptions extends CompileOptions {

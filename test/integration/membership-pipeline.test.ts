@@ -21,13 +21,14 @@ const RULES = {
   recurrent: { orderCount: { filter: { storeIds: PARTNERS, withinDays: 30 }, op: 'GTE', value: 3 } },
   inactive: { lastOrder: { olderThanDays: 60 } },
 };
-// The rules' meaning written by hand in SQL, independently of the compiler.
+// The rules' meaning written by hand in SQL, independently of the compiler, as of
+// $1: the segment's time of computation (window edges move while a test runs).
 const EXPECTED = {
   newToStores: `SELECT c.id FROM customers c
     WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.store_id = ANY('{store-00001,store-00004}'))`,
   recurrent: `SELECT c.id FROM customers c JOIN orders o ON o.customer_id = c.id
-    WHERE o.store_id = ANY('{store-00001,store-00004}') AND o.created_at >= now() - interval '30 days' GROUP BY c.id HAVING count(*) >= 3`,
-  inactive: `SELECT c.id FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id HAVING max(o.created_at) < now() - interval '60 days'`,
+    WHERE o.store_id = ANY('{store-00001,store-00004}') AND o.created_at >= $1::timestamptz - interval '30 days' GROUP BY c.id HAVING count(*) >= 3`,
+  inactive: `SELECT c.id FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id HAVING max(o.created_at) < $1::timestamptz - interval '60 days'`,
 };
 type Name = keyof typeof RULES;
 
@@ -43,7 +44,11 @@ describe('membership computation: schedules, order events, publication', () => {
   const ids: Record<Name, number> = { newToStores: 0, recurrent: 0, inactive: 0 };
   let orderNumber = 0;
 
-  const customersOf = async (sql: string) => (await stores.pool.query<{ id: string }>(sql)).rows.map((r) => r.id).sort();
+  const customersOf = async (sql: string, values: unknown[] = []) =>
+    (await stores.pool.query<{ id: string }>(sql, sql.includes('$1') ? values : [])).rows.map((r) => r.id).sort();
+  /** When the segment was last computed in full: the as-of of its members. */
+  const computedAt = async (segmentId: number) =>
+    (await stores.pool.query<{ at: Date }>('SELECT last_computed_at AS at FROM segments WHERE id = $1', [segmentId])).rows[0]!.at;
   const members = async (segmentId: number) =>
     (await stores.pool.query<{ id: string }>('SELECT customer_id AS id FROM segment_memberships WHERE segment_id = $1', [segmentId])).rows
       .map((r) => r.id)
@@ -87,7 +92,7 @@ describe('membership computation: schedules, order events, publication', () => {
       .toBe(3);
 
     for (const name of Object.keys(RULES) as Name[]) {
-      const expected = await customersOf(EXPECTED[name]);
+      const expected = await customersOf(EXPECTED[name], [await computedAt(ids[name])]);
       expect(expected.length).toBeGreaterThan(10);
       expect(await members(ids[name])).toEqual(expected);
       const { rows } = await stores.pool.query('SELECT size FROM segments WHERE id = $1', [ids[name]]);
@@ -120,11 +125,11 @@ describe('membership computation: schedules, order events, publication', () => {
       .poll(async () => (await stores.pool.query('SELECT last_computed_at FROM segments WHERE id = $1', [ids.inactive])).rows[0].last_computed_at.getTime(), { timeout: 15_000 })
       .toBeGreaterThan(computedAt.getTime());
     expect((await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events')).rows[0].n).toBe(before);
-    expect(await members(ids.inactive)).toEqual(await customersOf(EXPECTED.inactive));
+    expect(await members(ids.inactive)).toEqual(await customersOf(EXPECTED.inactive, [await computedAt(ids.inactive)]));
   });
 
   it('moves a customer within seconds of an order inserted with plain SQL, in Postgres and through Customer.segments', async () => {
-    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 LIMIT 1`);
+    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 LIMIT 1`, [await computedAt(ids.inactive)]);
     const [fresh] = await customersOf(`SELECT id FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id) ORDER BY 1 LIMIT 1`);
     expect(await served(lapsed!)).toContain(ids.inactive);
     expect(await served(fresh!)).toEqual([ids.newToStores]);
@@ -210,7 +215,7 @@ describe('membership computation: schedules, order events, publication', () => {
   it('evaluates orders written while no worker ran, once one starts', async () => {
     await workers!.close();
     workers = undefined;
-    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 DESC LIMIT 1`);
+    const [lapsed] = await customersOf(`${EXPECTED.inactive} ORDER BY 1 DESC LIMIT 1`, [await computedAt(ids.inactive)]);
     await insertOrders(lapsed!, 'store-00011');
     expect((await stores.pool.query('SELECT count(*)::int AS n FROM customer_change_outbox')).rows[0].n).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -249,6 +254,7 @@ describe('membership computation: schedules, order events, publication', () => {
 
   it('recomputes a changed rule as its new version, recording the changes under it', async () => {
     const narrower = { lastOrder: { olderThanDays: 90 } };
+    const before = await computedAt(ids.inactive);
     const result = await execute(
       subgraph.url,
       `mutation ($id: ID!, $rule: SegmentRuleInput!) { updateSegment(id: $id, input: { rule: $rule }) { version } }`,
@@ -256,8 +262,8 @@ describe('membership computation: schedules, order events, publication', () => {
       admin,
     );
     expect(result.data).toEqual({ updateSegment: { version: 2 } });
-    const expected = await customersOf(EXPECTED.inactive.replace('60 days', '90 days'));
-    await expect.poll(() => members(ids.inactive), { timeout: 15_000 }).toEqual(expected);
+    await expect.poll(async () => (await stores.pool.query('SELECT version FROM segments WHERE id = $1 AND computing_since IS NULL AND last_computed_at > $2', [ids.inactive, before])).rowCount, { timeout: 15_000 }).toBe(1);
+    expect(await members(ids.inactive)).toEqual(await customersOf(EXPECTED.inactive.replace('60 days', '90 days'), [await computedAt(ids.inactive)]));
     const { rows } = await stores.pool.query(
       `SELECT change, segment_version, count(*)::int AS n FROM segment_membership_events
         WHERE segment_id = $1 AND cause = 'schedule' GROUP BY 1, 2 ORDER BY 1, 2`,

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { compileMembershipMatrix } from '../../rules/compile-sql.js';
 import type { Rule } from '../../rules/rule.js';
-import type { Queryable } from './queryable.js';
+import { inClientTransaction, type Queryable } from './queryable.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
@@ -77,16 +77,10 @@ export class CustomerEvaluationRepository {
 
   /** Runs `work` in one transaction on `client` holding the evaluation lock shared. */
   async transaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [EVALUATION_LOCK]);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    return inClientTransaction(client, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [EVALUATION_LOCK]);
+      return work(tx);
+    });
   }
 
   /**

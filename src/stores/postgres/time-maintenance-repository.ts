@@ -68,10 +68,15 @@ export class TimeMaintenanceRepository {
     });
   }
 
-  /** Drops journal entries older than any recompute can run. */
+  /**
+   * Drops journal entries older than `olderThanMs` that no computing
+   * recompute can still need (those older than the oldest `computing_since`).
+   */
   async purgeEvaluationJournal(olderThanMs: number): Promise<number> {
     const { rowCount } = await this.pool.query(
-      `DELETE FROM segment_evaluations WHERE evaluated_at < now() - make_interval(secs => $1::double precision / 1000)`,
+      `DELETE FROM segment_evaluations
+        WHERE evaluated_at < now() - make_interval(secs => $1::double precision / 1000)
+          AND evaluated_at < coalesce((SELECT min(computing_since) FROM segments), 'infinity')`,
       [olderThanMs],
     );
     return rowCount ?? 0;
