@@ -1126,20 +1126,26 @@ function ruleGenerator(seed: number): (n: number) => { name: string; rule: Rule;
   const random = prng(seed);
   const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
   const stores = () => [...new Set(Array.from({ length: int(1, 3) }, () => storeId(1 + Math.floor(STORES * random() ** 2.5))))];
+  // Segments as campaigns use them: most select a few percent of customers (regulars of a few
+  // stores, big spenders, lapsed customers of a store in one city), a few select many.
   const orderCondition = (): [string, Rule] => {
     const kind = random();
-    if (kind < 0.35) {
-      return ['regulars', { orderCount: { filter: { storeIds: stores(), withinDays: int(7, 180) }, op: 'GTE', value: int(1, 5) } }];
+    if (kind < 0.4) {
+      return ['regulars', { orderCount: { filter: { storeIds: stores(), withinDays: int(7, 90) }, op: 'GTE', value: int(2, 5) } }];
     }
-    if (kind < 0.5) return ['never ordered from', { orderCount: { filter: { storeIds: stores() }, op: 'EQ', value: 0 } }];
-    if (kind < 0.75) {
-      const lastOrder: Rule = { olderThanDays: int(14, 180) };
-      if (random() < 0.5) lastOrder.filter = { storeIds: stores() };
-      return ['lapsed', { lastOrder }];
+    if (kind < 0.6) {
+      return ['lapsed', { lastOrder: { filter: { storeIds: stores() }, olderThanDays: int(30, 180) } }];
     }
-    const filter: Rule = { withinDays: int(30, 365) };
-    if (random() < 0.4) filter.storeIds = stores();
-    return ['big spenders', { orderTotal: { filter, op: 'GTE', value: int(5, 200) * 1000 } }];
+    if (kind < 0.8) {
+      const filter: Rule = { withinDays: int(30, 365) };
+      if (random() < 0.4) filter.storeIds = stores();
+      return ['big spenders', { orderTotal: { filter, op: 'GTE', value: int(50, 300) * 1000 } }];
+    }
+    if (kind < 0.9) {
+      // Active customers who never tried these stores.
+      return ['never tried', { all: [{ orderCount: { filter: { storeIds: stores() }, op: 'EQ', value: 0 } }, { lastOrder: { withinDays: int(7, 30) } }] }];
+    }
+    return ['inactive', { lastOrder: { olderThanDays: int(60, 365) } }];
   };
   const attribute = (): Rule => {
     const pick = random();
@@ -1154,7 +1160,7 @@ function ruleGenerator(seed: number): (n: number) => { name: string; rule: Rule;
     const combine = random();
     let name = kind;
     let rule: Rule = condition;
-    if (combine < 0.3) {
+    if (combine < 0.3 || kind === 'inactive' || kind === 'lapsed') {
       name = `${kind} by place`;
       rule = { all: [condition, attribute()] };
     } else if (combine < 0.4) {

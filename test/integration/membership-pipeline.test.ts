@@ -119,11 +119,9 @@ describe('membership computation: schedules, order events, publication', () => {
 
   it('changes nothing and records nothing when recomputed again', async () => {
     const before = (await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events')).rows[0].n;
-    const computedAt = (await stores.pool.query('SELECT last_computed_at FROM segments WHERE id = $1', [ids.inactive])).rows[0].last_computed_at;
+    const previously = await computedAt(ids.inactive);
     await execute(subgraph.url, `mutation ($id: ID!) { recomputeSegment(id: $id) { id } }`, { id: String(ids.inactive) }, admin);
-    await expect
-      .poll(async () => (await stores.pool.query('SELECT last_computed_at FROM segments WHERE id = $1', [ids.inactive])).rows[0].last_computed_at.getTime(), { timeout: 15_000 })
-      .toBeGreaterThan(computedAt.getTime());
+    await expect.poll(async () => (await computedAt(ids.inactive)).getTime(), { timeout: 15_000 }).toBeGreaterThan(previously.getTime());
     expect((await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events')).rows[0].n).toBe(before);
     expect(await members(ids.inactive)).toEqual(await customersOf(EXPECTED.inactive, [await computedAt(ids.inactive)]));
   });

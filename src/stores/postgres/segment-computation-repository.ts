@@ -41,6 +41,8 @@ export interface RuleSegment {
 // lock for long: retry rather than queue every event evaluation behind us.
 const APPLY_LOCK_TIMEOUT_MS = 5_000;
 const APPLY_ATTEMPTS = 5;
+// Customers per applied range: a range holds the evaluation lock for a fraction of a second.
+const APPLY_CHUNK = 20_000;
 
 /** Data errors (SQLSTATE class 22) come from a rule's values, not from the system: the rule is at fault. */
 export function isRuleFailure(error: unknown): error is Error & { code: string } {
@@ -162,11 +164,14 @@ export class SegmentComputationRepository {
   }
 
   /**
-   * Applies one segment's computed members in a short transaction holding the
-   * evaluation lock (every event evaluation that could overlap has committed
-   * and journaled). Customers journaled as evaluated after `asOf` for the
-   * same version keep their answer. Refuses a result whose rule changed, or
-   * that is older than one already applied.
+   * Applies one segment's computed members, a range of customers at a time
+   * (at most APPLY_CHUNK members and computed members each), every range in a
+   * short transaction holding the evaluation lock: every event evaluation
+   * that could overlap has committed and journaled, and evaluations go on
+   * between ranges, so a result that changes a million memberships never
+   * holds the event path up for more than a moment. Customers journaled as
+   * evaluated after `asOf` for the same version keep their answer. Stops at
+   * the first range that finds the rule changed, or a newer computation.
    */
   private async apply(
     client: pg.PoolClient,
@@ -174,6 +179,38 @@ export class SegmentComputationRepository {
     column: string | null,
     asOf: Date,
   ): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
+    const computed = column ? `recompute_target WHERE ${column} AND` : 'recompute_target WHERE';
+    const totals = { entered: 0, left: 0, keptNewer: 0 };
+    let after = '';
+    for (;;) {
+      // The range ends where either side reaches APPLY_CHUNK customers (null: at the end).
+      const { rows: bounds } = await client.query<{ upTo: string | null }>(
+        `SELECT least(
+           (SELECT customer_id FROM ${computed} customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1),
+           (SELECT customer_id FROM segment_memberships WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1)
+         ) AS "upTo"`,
+        [segment.id, after, APPLY_CHUNK - 1],
+      );
+      const upTo = bounds[0]!.upTo;
+      const outcome = await this.applyRange(client, segment, computed, asOf, after, upTo);
+      if ('skipped' in outcome) return outcome;
+      totals.entered += outcome.entered;
+      totals.left += outcome.left;
+      totals.keptNewer += outcome.keptNewer;
+      if (upTo === null) return { version: segment.version, size: outcome.size, ...totals };
+      after = upTo;
+    }
+  }
+
+  /** One range of `apply`, customers in (after, upTo], upTo null meaning to the end; the last range completes the segment. */
+  private async applyRange(
+    client: pg.PoolClient,
+    segment: { id: number; version: number },
+    computed: string,
+    asOf: Date,
+    after: string,
+    upTo: string | null,
+  ): Promise<{ entered: number; left: number; keptNewer: number; size: number } | RecomputeSkip> {
     for (let attempt = 1; ; attempt++) {
       await client.query('BEGIN');
       try {
@@ -194,12 +231,12 @@ export class SegmentComputationRepository {
           await client.query('COMMIT');
           return skip;
         }
-        const target = column ? `SELECT customer_id FROM recompute_target WHERE ${column}` : 'SELECT customer_id FROM recompute_target';
+        const inRange = (column: string) => `${column} > $4 AND ($5::text IS NULL OR ${column} <= $5)`;
         const { rows: changes } = await client.query<{ entered: number; left: number; keptNewer: number }>(
-          `WITH target AS MATERIALIZED (${target}),
+          `WITH target AS MATERIALIZED (SELECT customer_id FROM ${computed} ${inRange('customer_id')}),
            newer AS MATERIALIZED (
-             SELECT DISTINCT unnest(customer_ids) AS customer_id FROM segment_evaluations
-              WHERE segment_id = $1 AND version = $3 AND evaluated_at > $2
+             SELECT DISTINCT customer_id FROM segment_evaluations, unnest(customer_ids) AS customer_id
+              WHERE segment_id = $1 AND version = $3 AND evaluated_at > $2 AND ${inRange('customer_id')}
            ), entered AS (
              INSERT INTO segment_memberships (segment_id, customer_id, since)
              SELECT $1::int, t.customer_id, $2::timestamptz FROM target t
@@ -208,7 +245,7 @@ export class SegmentComputationRepository {
              RETURNING customer_id
            ), departed AS (
              DELETE FROM segment_memberships m
-              WHERE m.segment_id = $1
+              WHERE m.segment_id = $1 AND ${inRange('m.customer_id')}
                 AND NOT EXISTS (SELECT 1 FROM target t WHERE t.customer_id = m.customer_id)
                 AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = m.customer_id)
              RETURNING customer_id
@@ -220,16 +257,23 @@ export class SegmentComputationRepository {
            )
            SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
                   (SELECT count(*)::int FROM newer) AS "keptNewer"`,
-          [segment.id, asOf, segment.version],
+          [segment.id, asOf, segment.version, after, upTo],
         );
-        const { rows: sized } = await client.query<{ size: number }>(
-          `UPDATE segments SET size = (SELECT count(*) FROM segment_memberships WHERE segment_id = $1),
-                  last_computed_at = $2, time_evaluated_at = $2, computing_since = NULL, quarantined_at = NULL, compute_error = NULL
-            WHERE id = $1 RETURNING size`,
-          [segment.id, asOf],
-        );
+        const change = changes[0]!;
+        const { rows: sized } =
+          upTo === null
+            ? await client.query<{ size: number }>(
+                `UPDATE segments SET size = (SELECT count(*) FROM segment_memberships WHERE segment_id = $1),
+                        last_computed_at = $2, time_evaluated_at = $2, computing_since = NULL, quarantined_at = NULL, compute_error = NULL
+                  WHERE id = $1 RETURNING size`,
+                [segment.id, asOf],
+              )
+            : await client.query<{ size: number }>('UPDATE segments SET size = size + $2 WHERE id = $1 RETURNING size', [
+                segment.id,
+                change.entered - change.left,
+              ]);
         await client.query('COMMIT');
-        return { version: segment.version, size: sized[0]!.size, ...changes[0]! };
+        return { ...change, size: sized[0]!.size };
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         // 55P03: the lock wait timed out; try again rather than hold evaluations up.
