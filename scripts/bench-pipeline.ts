@@ -596,11 +596,12 @@ async function main() {
     const mismatches = answers.filter(([error, value]) => error !== null || value !== 1).length;
     console.log(`  Redis check: ${sample.length} sampled members, ${mismatches} missing from Redis`);
 
-    // Recompute against bare SQL.
+    // Recompute against the bare SQL of each rule: its meaning written by hand, as in the tests
+    // (members are rows of customers, so the bare SQL joins them too).
     const bareSql: Record<keyof typeof ids, string> = {
       newToStores: `SELECT count(*) AS n FROM customers c WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.store_id = ANY('{store-00001,store-00004}'))`,
-      recurrent: `SELECT count(*) AS n FROM (SELECT o.customer_id FROM orders o WHERE o.store_id = ANY('{store-00001,store-00004}') AND o.created_at >= now() - interval '30 days' GROUP BY 1 HAVING count(*) >= 3) x`,
-      inactive: `SELECT count(*) AS n FROM (SELECT customer_id FROM orders GROUP BY 1 HAVING max(created_at) < now() - interval '60 days') x`,
+      recurrent: `SELECT count(*) AS n FROM customers c JOIN (SELECT o.customer_id FROM orders o WHERE o.store_id = ANY('{store-00001,store-00004}') AND o.created_at >= now() - interval '30 days' GROUP BY 1 HAVING count(*) >= 3) x ON x.customer_id = c.id`,
+      inactive: `SELECT count(*) AS n FROM customers c JOIN (SELECT customer_id FROM orders GROUP BY 1 HAVING max(created_at) < now() - interval '60 days') x ON x.customer_id = c.id`,
       composite: `SELECT count(*) AS n FROM segment_memberships m JOIN customers c ON c.id = m.customer_id WHERE m.segment_id = ${ids.recurrent} AND c.country = 'DE'`,
     };
     const recomputeRows: Array<Record<string, unknown>> = [];

@@ -41,7 +41,7 @@ export interface RuleSegment {
 // lock for long: retry rather than queue every event evaluation behind us.
 const APPLY_LOCK_TIMEOUT_MS = 5_000;
 const APPLY_ATTEMPTS = 5;
-// Customers per applied range: a range holds the evaluation lock for a fraction of a second.
+// Changes per applied range: a range holds the evaluation lock for a fraction of a second.
 const APPLY_CHUNK = 20_000;
 
 /** Data errors (SQLSTATE class 22) come from a rule's values, not from the system: the rule is at fault. */
@@ -53,10 +53,11 @@ export function isRuleFailure(error: unknown): error is Error & { code: string }
 /**
  * Full recomputes, inside Postgres. A group of segments is computed in one
  * pass (a membership matrix sharing the order aggregates of every distinct
- * filter) inside a REPEATABLE READ snapshot, into a temporary table, with no
- * lock that event evaluations wait for. Each segment's result is then applied
- * in a short transaction of its own that holds the evaluation lock: customers
- * the event path evaluated after the recompute's time of computation (the
+ * filter) inside a REPEATABLE READ snapshot, and compared with the
+ * memberships of that snapshot into a temporary table of changes, with no
+ * lock that event evaluations wait for. Each segment's changes are then
+ * applied in short transactions that hold the evaluation lock: customers the
+ * event path evaluated after the recompute's time of computation (the
  * evaluation journal) keep their newer answer. Nothing proportional to a
  * segment's size ever leaves the database.
  */
@@ -94,9 +95,9 @@ export class SegmentComputationRepository {
         return results;
       }
       const computeMs = Date.now() - started;
-      for (const [column, segment] of segments.entries()) {
+      for (const segment of segments) {
         const applyStarted = Date.now();
-        const outcome = await this.apply(client, segment, segments.length === 1 ? null : `m${column}`, asOf);
+        const outcome = await this.apply(client, segment, asOf);
         results.set(segment.id, 'skipped' in outcome ? outcome : { ...outcome, computeMs, applyMs: Date.now() - applyStarted });
       }
       return results;
@@ -104,15 +105,15 @@ export class SegmentComputationRepository {
       failed = true;
       throw error;
     } finally {
-      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target').catch(() => (failed = true));
+      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target, recompute_matrix').catch(() => (failed = true));
       // A connection in an unknown state (a temp table, an open transaction) is not reused.
       client.release(failed || undefined);
     }
   }
 
   /**
-   * Fills `recompute_target` with the members of every segment (one column
-   * per segment when there are several) in one REPEATABLE READ snapshot.
+   * Fills `recompute_target` with each segment's changes (see fillChanges) in
+   * one REPEATABLE READ snapshot.
    * The snapshot is taken while no event evaluation is in flight (the
    * evaluation lock held exclusively for that moment): every evaluation
    * either committed before it, and the computation sees its writes (the
@@ -133,7 +134,7 @@ export class SegmentComputationRepository {
         );
         await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]);
         locked = false;
-        if (segments.length > 0) await this.fillTarget(client, segments.map((s) => s.rule), asOf);
+        if (segments.length > 0) await this.fillChanges(client, segments, asOf);
         await client.query('COMMIT');
         return { asOf, segments: segments.map(({ id, version }) => ({ id, version })) };
       } catch (error) {
@@ -145,54 +146,58 @@ export class SegmentComputationRepository {
     }
   }
 
-  private async fillTarget(client: pg.PoolClient, rules: readonly Rule[], asOf: Date): Promise<void> {
-    await client.query('DROP TABLE IF EXISTS recompute_target');
-    if (rules.length === 1) {
-      const members = compileMembersQuery(rules[0]!, { asOf });
-      await client.query('CREATE TEMP TABLE recompute_target (customer_id text PRIMARY KEY)');
-      await client.query(`INSERT INTO recompute_target ${members.text}`, members.values);
+  /**
+   * Fills `recompute_target (segment_id, customer_id, member)` with the
+   * differences between each segment's rule and its memberships, both read in
+   * the computation's snapshot: a steady segment yields almost nothing to
+   * apply. Several segments are computed in one pass (a membership matrix)
+   * and then compared one by one.
+   */
+  private async fillChanges(client: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<void> {
+    await client.query('DROP TABLE IF EXISTS recompute_target, recompute_matrix');
+    await client.query('CREATE TEMP TABLE recompute_target (segment_id int NOT NULL, customer_id text NOT NULL, member boolean NOT NULL, PRIMARY KEY (segment_id, customer_id))');
+    const diff = (segmentId: number, members: string) =>
+      `SELECT ${segmentId}::int, coalesce(t.customer_id, m.customer_id), t.customer_id IS NOT NULL
+         FROM (${members}) t
+         FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = ${segmentId}::int) m ON m.customer_id = t.customer_id
+        WHERE t.customer_id IS NULL OR m.customer_id IS NULL`;
+    if (segments.length === 1) {
+      const members = compileMembersQuery(segments[0]!.rule, { asOf });
+      await client.query(`INSERT INTO recompute_target ${diff(segments[0]!.id, members.text)}`, members.values);
     } else {
-      const matrix = compileMembershipMatrix(rules, { asOf });
-      const columns = rules.map((_, i) => `m${i}`);
-      await client.query(`CREATE TEMP TABLE recompute_target (customer_id text PRIMARY KEY, ${columns.map((c) => `${c} boolean`).join(', ')})`);
-      await client.query(
-        `INSERT INTO recompute_target SELECT * FROM (${matrix.text}) x WHERE ${columns.join(' OR ')}`,
-        matrix.values,
-      );
+      const matrix = compileMembershipMatrix(segments.map((s) => s.rule), { asOf });
+      const columns = segments.map((_, i) => `m${i}`);
+      await client.query(`CREATE TEMP TABLE recompute_matrix (customer_id text NOT NULL, ${columns.map((c) => `${c} boolean`).join(', ')})`);
+      await client.query(`INSERT INTO recompute_matrix SELECT * FROM (${matrix.text}) x WHERE ${columns.join(' OR ')}`, matrix.values);
+      await client.query('ANALYZE recompute_matrix');
+      for (const [i, segment] of segments.entries()) {
+        await client.query(`INSERT INTO recompute_target ${diff(segment.id, `SELECT customer_id FROM recompute_matrix WHERE m${i}`)}`);
+      }
     }
     await client.query('ANALYZE recompute_target');
   }
 
   /**
-   * Applies one segment's computed members, a range of customers at a time
-   * (at most APPLY_CHUNK members and computed members each), every range in a
-   * short transaction holding the evaluation lock: every event evaluation
-   * that could overlap has committed and journaled, and evaluations go on
-   * between ranges, so a result that changes a million memberships never
-   * holds the event path up for more than a moment. Customers journaled as
-   * evaluated after `asOf` for the same version keep their answer. Stops at
-   * the first range that finds the rule changed, or a newer computation.
+   * Applies one segment's changes, a range of customers at a time (at most
+   * APPLY_CHUNK changes each), every range in a short transaction holding the
+   * evaluation lock: every event evaluation that could overlap has committed
+   * and journaled, and evaluations go on between ranges. Customers journaled
+   * as evaluated after `asOf` for the same version keep their newer answer;
+   * for every other customer the memberships are still those of the
+   * computation's snapshot, since only evaluations (journaled) and this
+   * segment's recomputes (checked) change them. Stops at the first range that
+   * finds the rule changed, or a newer computation.
    */
-  private async apply(
-    client: pg.PoolClient,
-    segment: { id: number; version: number },
-    column: string | null,
-    asOf: Date,
-  ): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
-    const computed = column ? `recompute_target WHERE ${column} AND` : 'recompute_target WHERE';
+  private async apply(client: pg.PoolClient, segment: { id: number; version: number }, asOf: Date): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
     const totals = { entered: 0, left: 0, keptNewer: 0 };
     let after = '';
     for (;;) {
-      // The range ends where either side reaches APPLY_CHUNK customers (null: at the end).
       const { rows: bounds } = await client.query<{ upTo: string | null }>(
-        `SELECT least(
-           (SELECT customer_id FROM ${computed} customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1),
-           (SELECT customer_id FROM segment_memberships WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1)
-         ) AS "upTo"`,
+        `SELECT customer_id AS "upTo" FROM recompute_target WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1`,
         [segment.id, after, APPLY_CHUNK - 1],
       );
-      const upTo = bounds[0]!.upTo;
-      const outcome = await this.applyRange(client, segment, computed, asOf, after, upTo);
+      const upTo = bounds[0]?.upTo ?? null;
+      const outcome = await this.applyRange(client, segment, asOf, after, upTo);
       if ('skipped' in outcome) return outcome;
       totals.entered += outcome.entered;
       totals.left += outcome.left;
@@ -202,11 +207,10 @@ export class SegmentComputationRepository {
     }
   }
 
-  /** One range of `apply`, customers in (after, upTo], upTo null meaning to the end; the last range completes the segment. */
+  /** One range of `apply`: changes of customers in (after, upTo], upTo null meaning to the end; the last range completes the segment. */
   private async applyRange(
     client: pg.PoolClient,
     segment: { id: number; version: number },
-    computed: string,
     asOf: Date,
     after: string,
     upTo: string | null,
@@ -231,24 +235,25 @@ export class SegmentComputationRepository {
           await client.query('COMMIT');
           return skip;
         }
-        const inRange = (column: string) => `${column} > $4 AND ($5::text IS NULL OR ${column} <= $5)`;
+        // Two plain bounds (not `$5 IS NULL OR ...`), so each range is an index range scan.
+        const inRange = (column: string) => (upTo === null ? `${column} > $4` : `${column} > $4 AND ${column} <= $5`);
         const { rows: changes } = await client.query<{ entered: number; left: number; keptNewer: number }>(
-          `WITH target AS MATERIALIZED (SELECT customer_id FROM ${computed} ${inRange('customer_id')}),
-           newer AS MATERIALIZED (
+          `WITH newer AS MATERIALIZED (
              SELECT DISTINCT customer_id FROM segment_evaluations, unnest(customer_ids) AS customer_id
               WHERE segment_id = $1 AND version = $3 AND evaluated_at > $2 AND ${inRange('customer_id')}
+           ), wanted AS MATERIALIZED (
+             SELECT c.customer_id, c.member FROM recompute_target c
+              WHERE c.segment_id = $1 AND ${inRange('c.customer_id')}
+                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = c.customer_id)
            ), entered AS (
              INSERT INTO segment_memberships (segment_id, customer_id, since)
-             SELECT $1::int, t.customer_id, $2::timestamptz FROM target t
-              WHERE NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = t.customer_id)
-                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = t.customer_id)
+             SELECT $1::int, customer_id, $2::timestamptz FROM wanted WHERE member
+             ON CONFLICT (segment_id, customer_id) DO NOTHING
              RETURNING customer_id
            ), departed AS (
-             DELETE FROM segment_memberships m
-              WHERE m.segment_id = $1 AND ${inRange('m.customer_id')}
-                AND NOT EXISTS (SELECT 1 FROM target t WHERE t.customer_id = m.customer_id)
-                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = m.customer_id)
-             RETURNING customer_id
+             DELETE FROM segment_memberships m USING wanted w
+              WHERE m.segment_id = $1 AND m.customer_id = w.customer_id AND NOT w.member
+             RETURNING m.customer_id
            ), recorded AS (
              INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
              SELECT $1::int, customer_id, 'ENTERED', $2::timestamptz, 'schedule', $3::int FROM entered
@@ -257,7 +262,7 @@ export class SegmentComputationRepository {
            )
            SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
                   (SELECT count(*)::int FROM newer) AS "keptNewer"`,
-          [segment.id, asOf, segment.version, after, upTo],
+          upTo === null ? [segment.id, asOf, segment.version, after] : [segment.id, asOf, segment.version, after, upTo],
         );
         const change = changes[0]!;
         const { rows: sized } =
