@@ -29,12 +29,12 @@ const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', G
  */
 class RuleCompiler {
   readonly values: unknown[] = [];
-  private readonly membershipJoins: string[] = [];
+  private readonly membershipJoins: Array<{ segmentId: string; table: string }> = [];
   private readonly aggregates = new Map<
     string,
     { alias: string; filter: OrderFilter | undefined; customers: Set<string> | null; columns: Set<'n' | 'total' | 'last'> }
   >();
-  /** The aggregate every member must have a row in (see `requiredFilter`): joined, not left-joined. */
+  /** The derived table every member must have a row in (see `requiredSource`): joined, not left-joined. */
   private required: string | null = null;
   private readonly memberships = new Map<string, string>();
   private readonly customerIdsParam: string | null;
@@ -61,13 +61,14 @@ class RuleCompiler {
   }
 
   /**
-   * Marks the aggregate of `filter` as one every member has a row in, so the
-   * statement starts from the customers who have matching orders instead of
-   * scanning every customer ("ordered at least 3 times" reads the orders of
-   * the stores named, not a million customers).
+   * Marks a derived table (an order aggregate, a segment's members) as one
+   * every member has a row in, so the statement starts from those rows
+   * instead of scanning every customer ("ordered at least 3 times" reads the
+   * orders of the stores named, "in segment 2" its members, not a million
+   * customers).
    */
-  require(filter: OrderFilter | undefined): void {
-    this.required = JSON.stringify(filter ?? {});
+  require(source: RequiredSource): void {
+    this.required = sourceKey(source);
   }
 
   /** FROM and WHERE clauses shared by both query shapes. */
@@ -90,7 +91,10 @@ class RuleCompiler {
          FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
         ON ${alias}.customer_id = c.id`;
     });
-    return ['FROM customers c', ...aggregateJoins, ...this.membershipJoins].join('\n');
+    const membershipJoins = this.membershipJoins.map(
+      ({ segmentId, table }) => `${this.required === `segment:${segmentId}` ? 'JOIN' : 'LEFT JOIN'} ${table}`,
+    );
+    return ['FROM customers c', ...aggregateJoins, ...membershipJoins].join('\n');
   }
 
   customerFilter(): string {
@@ -152,11 +156,13 @@ class RuleCompiler {
     const alias = `s${this.memberships.size}`;
     this.memberships.set(segmentId, alias);
     const scope = this.customerIdsParam ? ` AND customer_id = ANY(${this.customerIdsParam})` : '';
-    this.membershipJoins.push(
-      `LEFT JOIN (SELECT customer_id FROM segment_memberships
+    // Joined or left-joined once the whole rule is known (see from()).
+    this.membershipJoins.push({
+      segmentId,
+      table: `(SELECT customer_id FROM segment_memberships
          WHERE segment_id = ${this.param(Number(segmentId), 'int')}${scope}) ${alias}
         ON ${alias}.customer_id = c.id`,
-    );
+    });
     return alias;
   }
 
@@ -185,33 +191,38 @@ class RuleCompiler {
 export function compileMembersQuery(rule: Rule, options: CompileOptions): SqlQuery {
   const compiler = new RuleCompiler(options);
   const predicate = compiler.predicate(rule);
-  const required = requiredFilter(rule);
-  if (required) compiler.require(required.filter);
+  const required = requiredSource(rule);
+  if (required) compiler.require(required);
   return {
     text: `SELECT c.id AS customer_id\n${compiler.from()}\nWHERE ${compiler.customerFilter()} AND ${predicate}`,
     values: compiler.values,
   };
 }
 
+/** A derived table every member of a rule has a row in: matching orders, or another segment's members. */
+export type RequiredSource = { filter: OrderFilter | undefined } | { segmentId: string };
+
+const sourceKey = (source: RequiredSource) => ('segmentId' in source ? `segment:${source.segmentId}` : JSON.stringify(source.filter ?? {}));
+
 /**
- * An order filter that every customer the rule selects has at least one
- * matching order for, when there is one: a count or total that 0 fails, or
- * a latest order (which needs an order); `all` needs any child's, `any`
- * needs one that all its children need; `not`, attributes and inSegment need
- * none. Soundness: the rule is false for every customer without such an order.
+ * A source every customer the rule selects has a row in, when there is one:
+ * matching orders for a count or total that 0 fails, or for a latest order;
+ * the members of the segment of an inSegment; for `all`, any child's; for
+ * `any`, one that every child needs; none for `not` and attributes.
+ * Soundness: the rule is false for every customer without such a row.
  */
-export function requiredFilter(rule: Rule): { filter: OrderFilter | undefined } | null {
+export function requiredSource(rule: Rule): RequiredSource | null {
   if ('all' in rule) {
     for (const child of rule.all) {
-      const required = requiredFilter(child);
+      const required = requiredSource(child);
       if (required) return required;
     }
     return null;
   }
   if ('any' in rule) {
-    const each = rule.any.map(requiredFilter);
+    const each = rule.any.map(requiredSource);
     const first = each[0];
-    if (!first || each.some((r) => !r || JSON.stringify(r.filter ?? {}) !== JSON.stringify(first.filter ?? {}))) return null;
+    if (!first || each.some((r) => !r || sourceKey(r) !== sourceKey(first))) return null;
     return first;
   }
   if ('orderCount' in rule || 'orderTotal' in rule) {
@@ -220,6 +231,7 @@ export function requiredFilter(rule: Rule): { filter: OrderFilter | undefined } 
     return zeroHolds ? null : { filter };
   }
   if ('lastOrder' in rule) return { filter: rule.lastOrder.filter };
+  if ('inSegment' in rule) return { segmentId: rule.inSegment };
   return null;
 }
 
