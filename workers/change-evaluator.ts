@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
-import type { Rule } from '../src/rules/rule.js';
+import { orderConditionCount, type Rule } from '../src/rules/rule.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { ChangeOutboxRepository, CustomerChange } from '../src/stores/postgres/change-outbox-repository.js';
 import type {
@@ -38,6 +38,29 @@ export interface BatchReport {
 }
 
 const BATCH_TARGET_MS = 500;
+// Columns of one evaluation statement: a column per segment and at most one per
+// condition that reads orders. Postgres allows 1,664; each statement reads its
+// customers' orders once for all its segments, so wider is cheaper.
+const COLUMNS_PER_STATEMENT = 1200;
+
+/** Splits segments into statements of at most COLUMNS_PER_STATEMENT columns. */
+function statementGroups(segments: readonly EvaluatedSegment[]): EvaluatedSegment[][] {
+  const groups: EvaluatedSegment[][] = [];
+  let current: EvaluatedSegment[] = [];
+  let columns = 0;
+  for (const segment of segments) {
+    const width = 1 + orderConditionCount(segment.rule);
+    if (current.length > 0 && columns + width > COLUMNS_PER_STATEMENT) {
+      groups.push(current);
+      current = [];
+      columns = 0;
+    }
+    current.push(segment);
+    columns += width;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
 
 /**
  * The event path: drains the change outbox in batches, evaluates every
@@ -148,10 +171,11 @@ export class ChangeEvaluator {
       for (const level of index.byLevel(live.keys())) {
         for (const cause of ['event', 'schedule'] as const) {
           const segments = level.filter((id) => scopes[cause].has(id)).map((id) => live.get(id)!);
-          if (segments.length === 0) continue;
-          const outcome = await this.evaluate(tx, { segments, customers: segments.map((s) => scopes[cause].get(s.id)!) }, asOf, cause);
-          total.entered += outcome.entered;
-          total.left += outcome.left;
+          for (const group of statementGroups(segments)) {
+            const outcome = await this.evaluate(tx, { segments: group, customers: group.map((s) => scopes[cause].get(s.id)!) }, asOf, cause);
+            total.entered += outcome.entered;
+            total.left += outcome.left;
+          }
         }
       }
       const oldest = Math.min(...changes.map((c) => c.recordedAt.getTime()));

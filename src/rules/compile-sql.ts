@@ -14,6 +14,12 @@ export interface CompileOptions {
    * customer base. The same SQL shape, with every scan narrowed to them.
    */
   customerIds?: readonly string[];
+  /**
+   * With `customerIds`: read the customers' orders once and compute every
+   * filter's aggregates in one pass (FILTER clauses), instead of one derived
+   * table per filter. Best for a batch of customers against many segments.
+   */
+  singlePass?: boolean;
 }
 
 const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', GT: '>', GTE: '>=', LT: '<', LTE: '<=' };
@@ -71,16 +77,57 @@ class RuleCompiler {
     this.required = sourceKey(source);
   }
 
+  /** The conditions of an order filter on `orders` columns. */
+  private filterConditions(filter: OrderFilter | undefined): string[] {
+    const where: string[] = [];
+    if (filter?.storeIds) where.push(`store_id = ANY(${this.param(filter.storeIds, 'text[]')})`);
+    if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
+    if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
+    if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
+    return where;
+  }
+
+  /**
+   * The single-pass form (many segments for a batch of customers): the
+   * batch's orders are read once, through the customer index, and every
+   * distinct filter is one FILTER clause of one GROUP BY, instead of one scan
+   * of the same orders per filter.
+   */
+  private singlePassJoin(): string[] {
+    if (this.aggregates.size === 0) return [];
+    const columns = [...this.aggregates.values()].flatMap(({ alias, filter, columns: used }) => {
+      const conditions = this.filterConditions(filter);
+      const only = conditions.length ? ` FILTER (WHERE ${conditions.join(' AND ')})` : '';
+      const i = alias.slice(1);
+      return [
+        used.has('n') ? `count(*)${only} AS n${i}` : null,
+        used.has('total') ? `sum(total_cents)${only} AS total${i}` : null,
+        used.has('last') ? `max(created_at)${only} AS last${i}` : null,
+      ].filter(Boolean);
+    });
+    return [
+      `LEFT JOIN (SELECT customer_id, ${columns.join(', ')}
+         FROM orders WHERE customer_id = ANY(${this.customerIdsParam}) GROUP BY customer_id) ag
+        ON ag.customer_id = c.id`,
+    ];
+  }
+
   /** FROM and WHERE clauses shared by both query shapes. */
   from(): string {
-    const aggregateJoins = [...this.aggregates].map(([key, { alias, filter, customers, columns }]) => {
+    const aggregateJoins = this.options.singlePass && this.customerIdsParam ? this.singlePassJoin() : this.perFilterJoins();
+    const membershipJoins = this.membershipJoins.map(
+      ({ segmentId, table }) => `${this.required === `segment:${segmentId}` ? 'JOIN' : 'LEFT JOIN'} ${table}`,
+    );
+    return ['FROM customers c', ...aggregateJoins, ...membershipJoins].join('\n');
+  }
+
+  /** One derived table per distinct filter: each reads only the orders it needs (the store index for a store filter). */
+  private perFilterJoins(): string[] {
+    return [...this.aggregates].map(([key, { alias, filter, customers, columns }]) => {
       const where: string[] = [];
       if (customers) where.push(`customer_id = ANY(${this.param([...customers], 'text[]')})`);
       else if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
-      if (filter?.storeIds) where.push(`store_id = ANY(${this.param(filter.storeIds, 'text[]')})`);
-      if (filter?.withinDays !== undefined) where.push(`created_at >= ${this.cutoff(filter.withinDays)}`);
-      if (filter?.since) where.push(`created_at >= ${this.param(filter.since, 'timestamptz')}`);
-      if (filter?.until) where.push(`created_at < ${this.param(filter.until, 'timestamptz')}`);
+      where.push(...this.filterConditions(filter));
       // Only the aggregates read: "latest order" alone is a max over the customer index.
       const selected = [
         columns.has('n') ? 'count(*) AS n' : null,
@@ -91,10 +138,6 @@ class RuleCompiler {
          FROM orders WHERE ${where.length ? where.join(' AND ') : 'true'} GROUP BY customer_id) ${alias}
         ON ${alias}.customer_id = c.id`;
     });
-    const membershipJoins = this.membershipJoins.map(
-      ({ segmentId, table }) => `${this.required === `segment:${segmentId}` ? 'JOIN' : 'LEFT JOIN'} ${table}`,
-    );
-    return ['FROM customers c', ...aggregateJoins, ...membershipJoins].join('\n');
   }
 
   customerFilter(): string {
@@ -107,15 +150,15 @@ class RuleCompiler {
     if ('not' in rule) return `(NOT ${this.predicate(rule.not)})`;
     if ('orderCount' in rule) {
       const { filter, op, value } = rule.orderCount;
-      return `(coalesce(${this.aggregate(filter, 'n')}.n, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'bigint')})`;
+      return `(coalesce(${this.aggregate(filter, 'n')}, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'bigint')})`;
     }
     if ('orderTotal' in rule) {
       const { filter, op, value } = rule.orderTotal;
-      return `(coalesce(${this.aggregate(filter, 'total')}.total, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
+      return `(coalesce(${this.aggregate(filter, 'total')}, 0) ${SQL_COMPARISON[op]} ${this.param(value, 'numeric')})`;
     }
     if ('lastOrder' in rule) {
       const { filter, olderThanDays, withinDays } = rule.lastOrder;
-      const last = `${this.aggregate(filter, 'last')}.last`;
+      const last = this.aggregate(filter, 'last');
       const conditions = [`${last} IS NOT NULL`];
       if (olderThanDays !== undefined) conditions.push(`${last} < ${this.cutoff(olderThanDays)}`);
       if (withinDays !== undefined) conditions.push(`${last} >= ${this.cutoff(withinDays)}`);
@@ -146,7 +189,8 @@ class RuleCompiler {
       if (this.scope) for (const id of this.scope) entry.customers.add(id);
       else entry.customers = null;
     }
-    return entry.alias;
+    // One pass: every aggregate is a column of the single derived table `ag`.
+    return this.options.singlePass ? `ag.${column}${entry.alias.slice(1)}` : `${entry.alias}.${column}`;
   }
 
   /** The alias of the derived table of a segment's members. */
@@ -237,7 +281,7 @@ export function requiredSource(rule: Rule): RequiredSource | null {
 
 export interface MatrixOptions extends CompileOptions {
   /**
-   * Per rule, the customers (a subset of `customerIds`) it is evaluated for:
+   * Per rule, the customers (distinct, a subset of `customerIds`) it is evaluated for:
    * its column is NULL for the others, and the order aggregates it reads are
    * computed only for the customers of the rules that read them. This keeps a
    * batch cheap when each customer can only change a few of many segments.
@@ -254,13 +298,35 @@ export interface MatrixOptions extends CompileOptions {
  */
 export function compileMembershipMatrix(rules: readonly Rule[], options: MatrixOptions): SqlQuery {
   const compiler = new RuleCompiler(options);
-  const columns = rules.map((rule, i) => {
+  const universe = options.customerIds;
+  // A rule evaluated for the whole batch needs no mask.
+  const masked = rules.map((_, i) => {
     const scope = options.scopes?.[i];
-    if (!scope) return `${compiler.predicate(rule)} AS m${i}`;
-    return compiler.scoped(scope, () => `CASE WHEN c.id = ANY(${compiler.param(scope, 'text[]')}) THEN ${compiler.predicate(rule)} END AS m${i}`);
+    return scope !== undefined && universe !== undefined && scope.length < universe.length ? scope : null;
   });
+  // Scopes travel as one flag string per customer ('1' at position i: rule i is evaluated for
+  // them), joined once: a per-column `= ANY(array)` would scan the array for every cell.
+  let flags: string | null = null;
+  if (universe && masked.some(Boolean)) {
+    const position = new Map(universe.map((id, i) => [id, i]));
+    const rows = universe.map(() => new Array<string>(rules.length).fill('0'));
+    masked.forEach((scope, i) => {
+      if (!scope) return;
+      for (const id of scope) {
+        const row = position.get(id);
+        if (row !== undefined) rows[row]![i] = '1';
+      }
+    });
+    flags = compiler.param(rows.map((r) => r.join('')), 'text[]');
+  }
+  const columns = rules.map((rule, i) => {
+    const scope = masked[i];
+    if (!scope) return `${compiler.predicate(rule)} AS m${i}`;
+    return compiler.scoped(scope, () => `CASE WHEN substr(sc.scope, ${i + 1}, 1) = '1' THEN ${compiler.predicate(rule)} END AS m${i}`);
+  });
+  const scopeJoin = flags ? `\nJOIN unnest(${compiler.param(universe, 'text[]')}, ${flags}) AS sc (customer_id, scope) ON sc.customer_id = c.id` : '';
   return {
-    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}\nWHERE ${compiler.customerFilter()}`,
+    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}${scopeJoin}\nWHERE ${compiler.customerFilter()}`,
     values: compiler.values,
   };
 }

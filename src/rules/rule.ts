@@ -108,4 +108,12 @@ export function readsOrders(rule: Rule): boolean {
   return 'orderCount' in rule || 'orderTotal' in rule || 'lastOrder' in rule;
 }
 
+/** How many conditions of the rule read orders (each is at most one aggregate column of a compiled statement). */
+export function orderConditionCount(rule: Rule): number {
+  if ('all' in rule) return rule.all.reduce((n, r) => n + orderConditionCount(r), 0);
+  if ('any' in rule) return rule.any.reduce((n, r) => n + orderConditionCount(r), 0);
+  if ('not' in rule) return orderConditionCount(rule.not);
+  return 'orderCount' in rule || 'orderTotal' in rule || 'lastOrder' in rule ? 1 : 0;
+}
+
 export const DAY_MS = 86_400_000;

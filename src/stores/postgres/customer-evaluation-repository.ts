@@ -79,6 +79,8 @@ export class CustomerEvaluationRepository {
   async transaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return inClientTransaction(client, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [EVALUATION_LOCK]);
+      // A batch against many segments joins wide in-memory sets: keep them off disk.
+      await tx.query(`SET LOCAL work_mem = '64MB'`);
       return work(tx);
     });
   }
@@ -131,18 +133,8 @@ export class CustomerEvaluationRepository {
     const universe = [...new Set(customers.flat())];
     const matrix = compileMembershipMatrix(
       segments.map((s) => s.rule),
-      { asOf, customerIds: universe, scopes: customers },
+      { asOf, customerIds: universe, scopes: customers, singlePass: true },
     );
-    const pairCustomers: string[] = [];
-    const pairSegments: number[] = [];
-    const pairVersions: number[] = [];
-    segments.forEach((segment, i) => {
-      for (const customerId of customers[i]!) {
-        pairCustomers.push(customerId);
-        pairSegments.push(segment.id);
-        pairVersions.push(segment.version);
-      }
-    });
     // Segment rows (sizes) are locked in id order by everyone who locks several, so no two writers deadlock.
     await db.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [segments.map((s) => s.id)]);
     const n = matrix.values.length;
@@ -151,35 +143,44 @@ export class CustomerEvaluationRepository {
     const { rows } = await db.query<LevelOutcome>(
       `WITH matrix AS (
          ${matrix.text}
-       ), pairs AS (
-         SELECT * FROM unnest(${p(1)}::text[], ${p(2)}::int[], ${p(3)}::int[]) AS p (customer_id, segment_id, version)
-       ), verdict AS (
+       ), current AS MATERIALIZED (
+         SELECT segment_id, customer_id FROM segment_memberships
+          WHERE customer_id = ANY(${p(2)}::text[]) AND segment_id = ANY(${p(1)}::int[])
+       ), cells AS (
+         -- One row per (customer, segment) evaluated: a NULL cell was not in the segment's scope.
+         SELECT mx.customer_id, u.segment_id, u.member
+           FROM matrix mx CROSS JOIN LATERAL unnest(${p(1)}::int[], ARRAY[${columns}]::boolean[]) AS u (segment_id, member)
+          WHERE u.member IS NOT NULL
+       ), verdict AS MATERIALIZED (
+         -- Only what can change something: matches, and members who no longer match
+         -- (hash joins throughout: no subquery per row).
+         SELECT v.customer_id, v.segment_id, v.member, c.customer_id IS NOT NULL AS was_member
+           FROM cells v LEFT JOIN current c ON c.segment_id = v.segment_id AND c.customer_id = v.customer_id
+          WHERE v.member OR c.customer_id IS NOT NULL
+         UNION ALL
          -- A customer missing from customers has no matrix row: a member of nothing.
-         SELECT p.customer_id, p.segment_id, p.version, coalesce(v.member, false) AS member
-           FROM pairs p
-           LEFT JOIN (SELECT mx.customer_id, u.segment_id, u.member
-                        FROM matrix mx CROSS JOIN LATERAL unnest(${p(4)}::int[], ARRAY[${columns}]::boolean[]) AS u (segment_id, member)) v
-             USING (customer_id, segment_id)
+         SELECT c.customer_id, c.segment_id, false, true FROM current c LEFT JOIN customers k ON k.id = c.customer_id
+          WHERE k.id IS NULL
        ), entered AS (
          INSERT INTO segment_memberships (segment_id, customer_id, since)
-         SELECT v.segment_id, v.customer_id, ${p(5)}::timestamptz FROM verdict v
-          WHERE v.member AND NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = v.segment_id AND m.customer_id = v.customer_id)
+         SELECT segment_id, customer_id, ${p(3)}::timestamptz FROM verdict WHERE member AND NOT was_member
          RETURNING segment_id, customer_id
        ), departed AS (
-         DELETE FROM segment_memberships m USING verdict v
-          WHERE NOT v.member AND m.segment_id = v.segment_id AND m.customer_id = v.customer_id
+         DELETE FROM segment_memberships m
+          USING verdict d
+          WHERE NOT d.member AND d.was_member AND m.segment_id = d.segment_id AND m.customer_id = d.customer_id
          RETURNING m.segment_id, m.customer_id
        ), versions AS (
-         SELECT * FROM unnest(${p(4)}::int[], ${p(7)}::int[]) AS s (segment_id, version)
+         SELECT * FROM unnest(${p(1)}::int[], ${p(5)}::int[]) AS s (segment_id, version)
        ), recorded AS (
          INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-         SELECT e.segment_id, e.customer_id, 'ENTERED', ${p(5)}::timestamptz, ${p(6)}::text, s.version FROM entered e JOIN versions s USING (segment_id)
+         SELECT e.segment_id, e.customer_id, 'ENTERED', ${p(3)}::timestamptz, ${p(4)}::text, s.version FROM entered e JOIN versions s USING (segment_id)
          UNION ALL
-         SELECT d.segment_id, d.customer_id, 'LEFT', ${p(5)}::timestamptz, ${p(6)}::text, s.version FROM departed d JOIN versions s USING (segment_id)
+         SELECT d.segment_id, d.customer_id, 'LEFT', ${p(3)}::timestamptz, ${p(4)}::text, s.version FROM departed d JOIN versions s USING (segment_id)
        ), journaled AS (
          INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids)
-         SELECT segment_id, version, ${p(5)}::timestamptz, array_agg(customer_id) FROM pairs
-          WHERE segment_id = ANY(${p(8)}::int[]) GROUP BY segment_id, version
+         SELECT v.segment_id, s.version, ${p(3)}::timestamptz, array_agg(v.customer_id) FROM cells v JOIN versions s USING (segment_id)
+          WHERE v.segment_id = ANY(${p(6)}::int[]) GROUP BY v.segment_id, s.version
        ), sized AS (
          UPDATE segments s SET size = s.size + d.delta
            FROM (SELECT segment_id, sum(delta)::int AS delta
@@ -190,10 +191,8 @@ export class CustomerEvaluationRepository {
        SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left`,
       [
         ...matrix.values,
-        pairCustomers,
-        pairSegments,
-        pairVersions,
         segments.map((s) => s.id),
+        universe,
         asOf,
         cause,
         segments.map((s) => s.version),

@@ -41,6 +41,8 @@ export interface RuleSegment {
 // lock for long: retry rather than queue every event evaluation behind us.
 const APPLY_LOCK_TIMEOUT_MS = 5_000;
 const APPLY_ATTEMPTS = 5;
+// Memberships changed by one pass after which their planner statistics are refreshed.
+const ANALYZE_AFTER_CHANGES = 100_000;
 // Changes per applied range: a range holds the evaluation lock for a fraction of a second.
 const APPLY_CHUNK = 20_000;
 
@@ -95,11 +97,16 @@ export class SegmentComputationRepository {
         return results;
       }
       const computeMs = Date.now() - started;
+      let changed = 0;
       for (const segment of segments) {
         const applyStarted = Date.now();
         const outcome = await this.apply(client, segment, asOf);
         results.set(segment.id, 'skipped' in outcome ? outcome : { ...outcome, computeMs, applyMs: Date.now() - applyStarted });
+        if (!('skipped' in outcome)) changed += outcome.entered + outcome.left;
       }
+      // A bulk change makes the planner's statistics of memberships stale at once, and the
+      // event path's plans depend on them: refresh them now rather than at autovacuum's pace.
+      if (changed >= ANALYZE_AFTER_CHANGES) await client.query('ANALYZE segment_memberships');
       return results;
     } catch (error) {
       failed = true;

@@ -35,8 +35,7 @@ export class TimeMaintenanceRepository {
       const { rows: marks } = await client.query<{ id: number; since: Date }>(
         `SELECT id, time_evaluated_at AS since FROM segments
           WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' AND quarantined_at IS NULL
-            AND time_evaluated_at IS NOT NULL AND time_evaluated_at < $2
-          ORDER BY id FOR NO KEY UPDATE`,
+            AND time_evaluated_at IS NOT NULL AND time_evaluated_at < $2`,
         [segments.map((s) => s.id), asOf],
       );
       if (marks.length === 0) return { segments: 0, customers: 0, asOf };
@@ -63,6 +62,10 @@ export class TimeMaintenanceRepository {
           GROUP BY o.customer_id`,
         [JSON.stringify([...ranges.values()])],
       );
+      // Rows locked only now, for a moment, in id order like every writer of several segments.
+      // A recompute that moved a watermark meanwhile computed before `asOf`: the customers it could
+      // miss were queued above or evaluated after it (and kept by it).
+      await client.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [marks.map((m) => m.id)]);
       await client.query('UPDATE segments SET time_evaluated_at = $2 WHERE id = ANY($1::int[])', [marks.map((m) => m.id), asOf]);
       return { segments: marks.length, customers: rowCount ?? 0, asOf };
     });
