@@ -63,7 +63,6 @@ const ORDER_EVENTS_QUEUE = 'order-events';
 const OUTBOX_TABLES = ['order_outbox', 'customer_change_outbox'];
 
 const STORES = 500;
-const PARTNERS = ['store-00001', 'store-00004'];
 const LOAD_CONNECTIONS = 16;
 // The load generator never has more inserts than this in flight; beyond it, it falls behind (achieved < target).
 const MAX_IN_FLIGHT = LOAD_CONNECTIONS * 8;

@@ -7,7 +7,6 @@ import {
   scheduleServingStoreCheck,
   scheduleTimeMaintenance,
   type MaintenanceJob,
-  type MaintenanceQueue,
   type RebuildServingStoreJob,
 } from '../src/jobs/maintenance-queue.js';
 import { createOrderEventsQueue, ORDER_EVENTS_QUEUE, type OrderCreatedEvent } from '../src/jobs/order-events-queue.js';
