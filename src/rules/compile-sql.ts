@@ -185,12 +185,14 @@ class RuleCompiler {
       this.aggregates.set(key, entry);
     }
     entry.columns.add(column);
+    // One pass: every aggregate is a column of the single derived table `ag`, computed for the
+    // whole batch, so the per-filter customer sets are not needed.
+    if (this.options.singlePass) return `ag.${column}${entry.alias.slice(1)}`;
     if (entry.customers) {
       if (this.scope) for (const id of this.scope) entry.customers.add(id);
       else entry.customers = null;
     }
-    // One pass: every aggregate is a column of the single derived table `ag`.
-    return this.options.singlePass ? `ag.${column}${entry.alias.slice(1)}` : `${entry.alias}.${column}`;
+    return `${entry.alias}.${column}`;
   }
 
   /** The alias of the derived table of a segment's members. */

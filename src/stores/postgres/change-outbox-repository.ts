@@ -85,14 +85,6 @@ export class ChangeOutboxRepository {
     );
   }
 
-  /** Changes waiting, and the age of the oldest, for lag reporting. */
-  async backlog(): Promise<{ rows: number; oldestAgeMs: number | null }> {
-    const { rows } = await this.pool.query<{ rows: number; oldestAgeMs: number | null }>(
-      `SELECT count(*)::int AS rows, (extract(epoch FROM now() - min(recorded_at)) * 1000)::float8 AS "oldestAgeMs" FROM customer_change_outbox`,
-    );
-    return rows[0]!;
-  }
-
   /**
    * Installs or removes the capture triggers (ORDER_OUTBOX_TRIGGER) on the
    * tables this role owns. Returns the tables changed, or 'not-applicable'

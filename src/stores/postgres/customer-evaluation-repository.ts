@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { compileMembershipMatrix } from '../../rules/compile-sql.js';
 import type { Rule } from '../../rules/rule.js';
 import { inClientTransaction, type Queryable } from './queryable.js';
+import { lockSegmentRows } from './segment-repository.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
@@ -135,8 +136,7 @@ export class CustomerEvaluationRepository {
       segments.map((s) => s.rule),
       { asOf, customerIds: universe, scopes: customers, singlePass: true },
     );
-    // Segment rows (sizes) are locked in id order by everyone who locks several, so no two writers deadlock.
-    await db.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [segments.map((s) => s.id)]);
+    await lockSegmentRows(db, segments.map((s) => s.id)); // their sizes move below
     const n = matrix.values.length;
     const p = (i: number) => `$${n + i}`;
     const columns = segments.map((_, i) => `mx.m${i}`).join(', ');

@@ -80,6 +80,15 @@ const COLUMNS = `id, name, description, status, size, created_at AS "createdAt",
 // cannot each pass the cycle check and together make a cycle.
 const DEPENDENCY_GRAPH_LOCK = 7_316_002;
 
+/**
+ * Locks segment rows until the transaction ends, in id order. Every writer
+ * that locks several segments (sizes moved by an evaluation, watermarks moved
+ * by time maintenance) goes through here, so no two of them deadlock.
+ */
+export async function lockSegmentRows(db: Queryable, ids: readonly number[]): Promise<void> {
+  await db.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [ids]);
+}
+
 /** Reads and writes segment definitions. The only place with SQL about `segments`. */
 export class SegmentRepository {
   constructor(private readonly db: Queryable) {}

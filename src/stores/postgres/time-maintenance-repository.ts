@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { DAY_MS } from '../../rules/rule.js';
 import type { TimeWindow } from '../../rules/time-windows.js';
 import { inTransaction } from './queryable.js';
+import { lockSegmentRows } from './segment-repository.js';
 
 export interface TimeDependentSegment {
   id: number;
@@ -62,10 +63,9 @@ export class TimeMaintenanceRepository {
           GROUP BY o.customer_id`,
         [JSON.stringify([...ranges.values()])],
       );
-      // Rows locked only now, for a moment, in id order like every writer of several segments.
-      // A recompute that moved a watermark meanwhile computed before `asOf`: the customers it could
-      // miss were queued above or evaluated after it (and kept by it).
-      await client.query('SELECT 1 FROM segments WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE', [marks.map((m) => m.id)]);
+      // Rows locked only now, for a moment. A recompute that moved a watermark meanwhile computed
+      // before `asOf`: the customers it could miss were queued above or evaluated after it (and kept by it).
+      await lockSegmentRows(client, marks.map((m) => m.id));
       await client.query('UPDATE segments SET time_evaluated_at = $2 WHERE id = ANY($1::int[])', [marks.map((m) => m.id), asOf]);
       return { segments: marks.length, customers: rowCount ?? 0, asOf };
     });
