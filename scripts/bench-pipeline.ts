@@ -229,7 +229,9 @@ const children = new Set<Child>();
 
 function startChild(role: Child['role'], entry: string, env: NodeJS.ProcessEnv, log: string): Child {
   const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [entry, role], { env, stdio: ['ignore', fd, fd] });
+  // BENCH_WORKER_NODE_ARGS (for example `--trace-gc`) profiles the worker without touching the other processes.
+  const nodeArgs = role === 'worker' ? (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...nodeArgs, entry, role], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const handle: Child = { role, process: child, exited, log };

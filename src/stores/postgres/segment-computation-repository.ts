@@ -45,6 +45,8 @@ const APPLY_ATTEMPTS = 5;
 const ANALYZE_AFTER_CHANGES = 100_000;
 // Changes per applied range: a range holds the evaluation lock for a fraction of a second.
 const APPLY_CHUNK = 20_000;
+/** Below this many changes the planner's defaults for a fresh temporary table serve as well as statistics. */
+const ANALYZE_TARGET_FROM = 10_000;
 
 /** Data errors (SQLSTATE class 22) come from a rule's values, not from the system: the rule is at fault. */
 export function isRuleFailure(error: unknown): error is Error & { code: string } {
@@ -82,7 +84,7 @@ export class SegmentComputationRepository {
         await client.query(`UPDATE segments SET computing_since = clock_timestamp() WHERE id = $1 AND kind = 'RULE' AND status = 'ACTIVE'`, [id]);
       }
       const started = Date.now();
-      let segments: Array<{ id: number; version: number }>;
+      let segments: Array<{ id: number; version: number; changes: number }>;
       let asOf: Date;
       try {
         ({ asOf, segments } = await this.computeTargets(client, segmentIds));
@@ -128,7 +130,10 @@ export class SegmentComputationRepository {
    * `computing_since` and is journaled with a later time than `asOf`.
    * Returns the time of computation and the segments computed, in column order.
    */
-  private async computeTargets(client: pg.PoolClient, segmentIds: readonly number[]): Promise<{ asOf: Date; segments: Array<{ id: number; version: number }> }> {
+  private async computeTargets(
+    client: pg.PoolClient,
+    segmentIds: readonly number[],
+  ): Promise<{ asOf: Date; segments: Array<{ id: number; version: number; changes: number }> }> {
     await client.query('SELECT pg_advisory_lock($1)', [EVALUATION_LOCK]);
     let locked = true;
     try {
@@ -141,9 +146,9 @@ export class SegmentComputationRepository {
         );
         await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]);
         locked = false;
-        if (segments.length > 0) await this.fillChanges(client, segments, asOf);
+        const changes = segments.length > 0 ? await this.fillChanges(client, segments, asOf) : [];
         await client.query('COMMIT');
-        return { asOf, segments: segments.map(({ id, version }) => ({ id, version })) };
+        return { asOf, segments: segments.map(({ id, version }, i) => ({ id, version, changes: changes[i]! })) };
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;
@@ -158,9 +163,9 @@ export class SegmentComputationRepository {
    * differences between each segment's rule and its memberships, both read in
    * the computation's snapshot: a steady segment yields almost nothing to
    * apply. Several segments are computed in one pass (a membership matrix)
-   * and then compared one by one.
+   * and then compared one by one. Returns each segment's number of changes.
    */
-  private async fillChanges(client: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<void> {
+  private async fillChanges(client: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<number[]> {
     await client.query('DROP TABLE IF EXISTS recompute_target, recompute_matrix');
     await client.query('CREATE TEMP TABLE recompute_target (segment_id int NOT NULL, customer_id text NOT NULL, member boolean NOT NULL, PRIMARY KEY (segment_id, customer_id))');
     const diff = (segmentId: number, members: string) =>
@@ -168,9 +173,10 @@ export class SegmentComputationRepository {
          FROM (${members}) t
          FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = ${segmentId}::int) m ON m.customer_id = t.customer_id
         WHERE t.customer_id IS NULL OR m.customer_id IS NULL`;
+    const changes: number[] = [];
     if (segments.length === 1) {
       const members = compileMembersQuery(segments[0]!.rule, { asOf });
-      await client.query(`INSERT INTO recompute_target ${diff(segments[0]!.id, members.text)}`, members.values);
+      changes.push((await client.query(`INSERT INTO recompute_target ${diff(segments[0]!.id, members.text)}`, members.values)).rowCount ?? 0);
     } else {
       const matrix = compileMembershipMatrix(segments.map((s) => s.rule), { asOf });
       const columns = segments.map((_, i) => `m${i}`);
@@ -178,10 +184,11 @@ export class SegmentComputationRepository {
       await client.query(`INSERT INTO recompute_matrix SELECT * FROM (${matrix.text}) x WHERE ${columns.join(' OR ')}`, matrix.values);
       await client.query('ANALYZE recompute_matrix');
       for (const [i, segment] of segments.entries()) {
-        await client.query(`INSERT INTO recompute_target ${diff(segment.id, `SELECT customer_id FROM recompute_matrix WHERE m${i}`)}`);
+        changes.push((await client.query(`INSERT INTO recompute_target ${diff(segment.id, `SELECT customer_id FROM recompute_matrix WHERE m${i}`)}`)).rowCount ?? 0);
       }
     }
-    await client.query('ANALYZE recompute_target');
+    if (changes.reduce((a, b) => a + b, 0) >= ANALYZE_TARGET_FROM) await client.query('ANALYZE recompute_target');
+    return changes;
   }
 
   /**
@@ -195,14 +202,22 @@ export class SegmentComputationRepository {
    * segment's recomputes (checked) change them. Stops at the first range that
    * finds the rule changed, or a newer computation.
    */
-  private async apply(client: pg.PoolClient, segment: { id: number; version: number }, asOf: Date): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
+  private async apply(
+    client: pg.PoolClient,
+    segment: { id: number; version: number; changes: number },
+    asOf: Date,
+  ): Promise<Omit<RecomputeOutcome, 'computeMs' | 'applyMs'> | RecomputeSkip> {
     const totals = { entered: 0, left: 0, keptNewer: 0 };
     let after = '';
     for (;;) {
-      const { rows: bounds } = await client.query<{ upTo: string | null }>(
-        `SELECT customer_id AS "upTo" FROM recompute_target WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1`,
-        [segment.id, after, APPLY_CHUNK - 1],
-      );
+      // A small change set is one range: no need to look for a bound.
+      const { rows: bounds } =
+        segment.changes <= APPLY_CHUNK
+          ? { rows: [] }
+          : await client.query<{ upTo: string | null }>(
+              `SELECT customer_id AS "upTo" FROM recompute_target WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1`,
+              [segment.id, after, APPLY_CHUNK - 1],
+            );
       const upTo = bounds[0]?.upTo ?? null;
       const outcome = await this.applyRange(client, segment, asOf, after, upTo);
       if ('skipped' in outcome) return outcome;
