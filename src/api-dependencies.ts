@@ -1,6 +1,6 @@
 import { SegmentAdmin } from './admin/segment-admin.js';
 import { SegmentPreviewer } from './admin/segment-preview.js';
-import type { AuthConfig } from './config.js';
+import { DEFAULT_SERVING, type AuthConfig } from './config.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { ContextDependencies } from './context.js';
 import { bullConnection, createMaintenanceQueue, requestMembershipPublish, type MaintenanceQueue } from './jobs/maintenance-queue.js';
@@ -33,11 +33,17 @@ export function openApiQueues(redisUrl: string, bullPrefix: string) {
 }
 
 /** What the GraphQL API runs on, assembled from the stores, the queues and the auth settings. */
-export function createApiDependencies(stores: Stores, queues: ApiQueues, auth: AuthConfig): ContextDependencies {
+export function createApiDependencies(
+  stores: Stores,
+  queues: ApiQueues,
+  auth: AuthConfig,
+  laggingAfterMs = DEFAULT_SERVING.laggingAfterMs,
+): ContextDependencies {
   return {
     segments: stores.segments,
     catalog: stores.catalog,
-    servingStore: stores.servingStore,
+    membershipReader: stores.membershipReader,
+    laggingAfterMs,
     admin: new SegmentAdmin({ ...stores, ...queues }),
     previewer: new SegmentPreviewer(stores.segments, new RulePreviewRepository(stores.pool)),
     verifyToken: createTokenVerifier(auth),

@@ -42,7 +42,51 @@ export interface Config {
   orderOutboxTrigger: boolean;
   /** BullMQ lock duration: how soon a job of a dead worker is retried elsewhere, in ms. @defaultValue 30000 */
   workerLockDurationMs: number;
+  /** How membership reads are served; see `ServingConfig`. */
+  serving: ServingConfig;
+  /** What one operation may ask for; see `OperationLimits`. */
+  limits: OperationLimits;
 }
+
+/** The serving path's budgets (README "Serving when a store fails"). */
+export interface ServingConfig {
+  /** A Redis read slower than this is served from Postgres instead, in ms. @defaultValue 50 */
+  redisTimeoutMs: number;
+  /** How long reads skip Redis after the breaker opens, before one tries it again, in ms. @defaultValue 5000 */
+  breakerResetMs: number;
+  /** A Postgres fallback read slower than this serves the defaults, in ms. @defaultValue 1000 */
+  postgresTimeoutMs: number;
+  /** Answers older than this (`segmentsFreshness.upToDateAt`) are LAGGING, in ms. @defaultValue 10000 */
+  laggingAfterMs: number;
+}
+
+/** What one operation may ask for (README "Operation limits"). */
+export interface OperationLimits {
+  /** Deepest field nesting, introspection aside. @defaultValue 15 */
+  maxDepth: number;
+  /** Aliased fields in one operation. @defaultValue 30 */
+  maxAliases: number;
+  /** Tokens in the document, checked while parsing. @defaultValue 5000 */
+  maxTokens: number;
+  /** graphql-armor's cost of the document (fields weighted by depth). @defaultValue 5000 */
+  maxCost: number;
+  /** Representations in one `_entities` call. @defaultValue 2000 */
+  maxRepresentations: number;
+  /** Representations times the Customer fields asked of each (the fields that read memberships). @defaultValue 10000 */
+  maxMembershipCost: number;
+}
+
+// A router's page of 1,000 customers asking all four Customer fields costs 4,000.
+export const DEFAULT_OPERATION_LIMITS: OperationLimits = {
+  maxDepth: 15,
+  maxAliases: 30,
+  maxTokens: 5000,
+  maxCost: 5000,
+  maxRepresentations: 2000,
+  maxMembershipCost: 10_000,
+};
+
+export const DEFAULT_SERVING: ServingConfig = { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000 };
 
 /**
  * Admin tokens are JWTs, verified with `secret` (HS256) or the keys at
@@ -60,6 +104,13 @@ export class ConfigError extends Error {
 }
 
 const booleanString = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+const count = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`)
+    .default(fallback);
 
 const environmentSchema = z.object({
   DATABASE_URL: z
@@ -91,12 +142,17 @@ const environmentSchema = z.object({
   JWT_AUDIENCE: z.string().optional(),
   FEDERATION_AUTH_DIRECTIVES: booleanString.default(false),
   ORDER_OUTBOX_TRIGGER: booleanString.default(true),
-  WORKER_LOCK_DURATION_MS: z.coerce
-    .number({ message: 'must be a number' })
-    .int('must be a whole number')
-    .min(1000, 'must be between 1000 and 600000')
-    .max(600_000, 'must be between 1000 and 600000')
-    .default(30_000),
+  WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
+  SERVING_REDIS_TIMEOUT_MS: count(1, 10_000, DEFAULT_SERVING.redisTimeoutMs),
+  SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),
+  SERVING_POSTGRES_TIMEOUT_MS: count(10, 60_000, DEFAULT_SERVING.postgresTimeoutMs),
+  FRESHNESS_LAGGING_AFTER_MS: count(100, 86_400_000, DEFAULT_SERVING.laggingAfterMs),
+  GRAPHQL_MAX_DEPTH: count(1, 1000, DEFAULT_OPERATION_LIMITS.maxDepth),
+  GRAPHQL_MAX_ALIASES: count(0, 100_000, DEFAULT_OPERATION_LIMITS.maxAliases),
+  GRAPHQL_MAX_TOKENS: count(100, 1_000_000, DEFAULT_OPERATION_LIMITS.maxTokens),
+  GRAPHQL_MAX_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxCost),
+  GRAPHQL_MAX_REPRESENTATIONS: count(1, 1_000_000, DEFAULT_OPERATION_LIMITS.maxRepresentations),
+  GRAPHQL_MAX_MEMBERSHIP_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxMembershipCost),
 });
 
 /**
@@ -134,5 +190,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     federationAuthDirectives: e.FEDERATION_AUTH_DIRECTIVES,
     orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
     workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    serving: {
+      redisTimeoutMs: e.SERVING_REDIS_TIMEOUT_MS,
+      breakerResetMs: e.SERVING_BREAKER_RESET_MS,
+      postgresTimeoutMs: e.SERVING_POSTGRES_TIMEOUT_MS,
+      laggingAfterMs: e.FRESHNESS_LAGGING_AFTER_MS,
+    },
+    limits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxRepresentations: e.GRAPHQL_MAX_REPRESENTATIONS,
+      maxMembershipCost: e.GRAPHQL_MAX_MEMBERSHIP_COST,
+    },
   };
 }

@@ -42,6 +42,20 @@ export class ForbiddenError extends SegmentsError {
   }
 }
 
+/**
+ * An operation over the configured limits (README "Operation limits"),
+ * refused before execution with HTTP 400. `limit` names the limit.
+ */
+export class CostLimitError extends SegmentsError {
+  readonly code = 'COST_LIMIT_EXCEEDED';
+  constructor(
+    message: string,
+    readonly limit: string,
+  ) {
+    super(message, { extensions: { code: 'COST_LIMIT_EXCEEDED', limit, http: { status: 400 } } });
+  }
+}
+
 // Codes produced by graphql-js and Apollo Server themselves for caller
 // mistakes (parse, validation, variable coercion, bad HTTP request); their
 // messages are meant for callers.
@@ -65,9 +79,11 @@ const internalError = { message: 'Internal server error', extensions: { code: 'I
  */
 export function createErrorFormatter(onInternalError: (error: unknown) => void) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const original = segmentsErrorIn(error) ?? unwrapResolverError(error);
     if (original instanceof SegmentsError) {
-      return { message: original.message, path: formatted.path, extensions: { ...original.extensions } };
+      // `formatted` carries the error's extensions without `http`, which Apollo Server has applied already.
+      const { stacktrace: _omit, ...extensions } = formatted.extensions ?? {};
+      return { message: original.message, path: formatted.path, extensions };
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && CALLER_CODES.has(code)) {
@@ -77,4 +93,52 @@ export function createErrorFormatter(onInternalError: (error: unknown) => void) 
     onInternalError(original);
     return { ...internalError, ...(formatted.path ? { path: formatted.path } : {}) };
   };
+}
+
+/**
+ * The SegmentsError behind `error`, however it was wrapped: graphql-js wraps
+ * resolver errors with a path, and Apollo Server wraps what plugins throw in
+ * a new GraphQLError when it is not one of its own copy of graphql-js.
+ */
+function segmentsErrorIn(error: unknown): SegmentsError | undefined {
+  for (let e = error, hops = 0; e && hops < 5; e = (e as { originalError?: unknown }).originalError, hops++) {
+    if (e instanceof SegmentsError) return e;
+  }
+  return undefined;
+}
+
+/** The largest request body accepted, as express.json reads it. */
+export const MAX_BODY = { bytes: 1024 * 1024, label: '1mb' } as const;
+
+/** A GraphQL-shaped JSON error for a request refused before GraphQL runs. */
+export interface HttpError {
+  status: number;
+  body: { errors: Array<{ message: string; extensions: { code: string } }> };
+}
+
+export const httpError = (status: number, code: string, message: string): HttpError => ({
+  status,
+  body: { errors: [{ message, extensions: { code } }] },
+});
+
+/**
+ * Maps what Express' body parser (or anything else before Apollo Server)
+ * throws to a GraphQL-shaped JSON error, never an HTML page or a stack.
+ * Unknown errors are reported to `onInternalError` and answered as a bare 500.
+ */
+export function toHttpError(error: unknown, onInternalError: (error: unknown) => void): HttpError {
+  const type = (error as { type?: unknown } | null)?.type;
+  switch (type) {
+    case 'entity.parse.failed':
+      return httpError(400, 'BAD_REQUEST', 'The request body is not valid JSON');
+    case 'entity.too.large':
+      return httpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY.bytes} bytes`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return httpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON in UTF-8');
+  }
+  const status = (error as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) return httpError(status, 'BAD_REQUEST', 'The request could not be read');
+  onInternalError(error);
+  return httpError(500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
 }

@@ -30,7 +30,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
     const apiQueues = openApiQueues(config.redisUrl, stores.keys.bullPrefix);
-    const api = createApiDependencies(stores, apiQueues.queues, config.auth);
+    const api = createApiDependencies(stores, apiQueues.queues, config.auth, config.serving.laggingAfterMs);
     const server = createServer(config, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(config.port);
     stops.push(async () => {

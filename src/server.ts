@@ -4,9 +4,11 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
-import express from 'express';
+import express, { type ErrorRequestHandler } from 'express';
+import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './config.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
-import { createErrorFormatter } from './errors.js';
+import { createErrorFormatter, httpError, MAX_BODY, toHttpError } from './errors.js';
+import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
 import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
 import type { Logger } from './logger.js';
@@ -18,6 +20,8 @@ export interface ServerOptions {
   landingPage: boolean;
   /** Emit `@requiresScopes` in the subgraph SDL. @defaultValue false */
   federationAuthDirectives?: boolean;
+  /** What one operation may ask for. @defaultValue DEFAULT_OPERATION_LIMITS */
+  limits?: OperationLimits;
 }
 
 export interface ServerDependencies extends ContextDependencies {
@@ -38,6 +42,7 @@ export interface SubgraphServer {
 export function createServer(options: ServerOptions, deps: ServerDependencies): SubgraphServer {
   const app = express();
   const httpServer = http.createServer(app);
+  const limits = operationLimits(options.limits ?? DEFAULT_OPERATION_LIMITS);
   const apollo = new ApolloServer<Context>({
     schema: createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false }),
     introspection: options.introspection,
@@ -46,9 +51,13 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     // The composition root owns shutdown: it stops the workers and stores too, in order.
     stopOnTerminationSignals: false,
     formatError: createErrorFormatter((error) => deps.logger.error({ err: error }, 'internal error in operation')),
+    validationRules: limits.validationRules,
+    // graphql-js counts tokens while parsing: an oversized document is a parse error (HTTP 400).
+    parseOptions: { maxTokens: (options.limits ?? DEFAULT_OPERATION_LIMITS).maxTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
+      ...limits.plugins,
       // Membership answers are per customer and never HTTP-cacheable; the
       // plugin would only add a hook to every resolved field.
       ApolloServerPluginCacheControlDisabled(),
@@ -75,11 +84,26 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     httpServer,
     async listen(port, host) {
       await apollo.start();
-      app.use(
+      // GraphQL at `/` only; every answer, refusals included, is GraphQL-shaped JSON.
+      app.all(
         '/',
-        express.json({ limit: '1mb' }),
+        (req, res, next) => {
+          if (req.method !== 'POST' || req.is('application/json')) return next();
+          const refused = httpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'A GraphQL POST must have Content-Type: application/json');
+          res.status(refused.status).json(refused.body);
+        },
+        express.json({ limit: MAX_BODY.label }),
         expressMiddleware(apollo, { context: async ({ req }) => createContext(deps, req.headers.authorization) }),
       );
+      app.use((_req, res) => {
+        const missing = httpError(404, 'NOT_FOUND', 'Not found: GraphQL is served at /');
+        res.status(missing.status).json(missing.body);
+      });
+      const jsonErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+        const refused = toHttpError(error, (err) => deps.logger.error({ err }, 'internal error before GraphQL'));
+        res.status(refused.status).json(refused.body);
+      };
+      app.use(jsonErrors);
       await new Promise<void>((resolve, reject) => {
         httpServer.once('error', reject);
         httpServer.listen(port, host, () => resolve());

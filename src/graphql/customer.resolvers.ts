@@ -7,13 +7,15 @@ export const Customer: CustomerResolvers = {
   __resolveReference: (reference) => ({ id: reference.id }),
 
   segments: async ({ id }, _args, { loaders }) =>
-    (await loaders.customerMemberships.load(id)).map((membership) => membership.segment),
+    (await loaders.customerMemberships.load(id)).memberships.map((membership) => membership.segment),
 
-  segmentMemberships: ({ id }, _args, { loaders }) => loaders.customerMemberships.load(id),
+  segmentMemberships: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).memberships,
 
   isInSegment: async ({ id }, args, { loaders }) => {
     const segmentId = parseSegmentId(args.id);
     if (segmentId === null) return false;
-    return (await loaders.customerMemberships.load(id)).some((membership) => membership.segment.id === segmentId);
+    return (await loaders.customerMemberships.load(id)).memberships.some((membership) => membership.segment.id === segmentId);
   },
+
+  segmentsFreshness: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).freshness,
 };

@@ -17,6 +17,13 @@ export interface SegmentMembershipModel {
   since: Date;
 }
 
+/** How a customer's membership answer was served (`Customer.segmentsFreshness`). */
+export interface SegmentsFreshnessModel {
+  source: 'REDIS' | 'POSTGRES' | 'NONE';
+  status: 'FRESH' | 'LAGGING' | 'UNAVAILABLE';
+  upToDateAt: Date | null;
+}
+
 /** One page of `Query.segments`; `totalCount` is counted only when asked for. */
 export interface SegmentConnectionModel {
   rows: SegmentRecord[];

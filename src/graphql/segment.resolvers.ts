@@ -7,9 +7,9 @@ const DEFAULT_PAGE_SIZE = 20;
 const MAX_PAGE_SIZE = 100;
 
 export const Query: QueryResolvers = {
-  segment: (_parent, args, { catalog }) => {
+  segment: (_parent, args, { loaders }) => {
     const id = parseSegmentId(args.id);
-    return id === null ? null : catalog.get(id);
+    return id === null ? null : loaders.segments.load(id);
   },
 
   segments: async (_parent, { first, after, status }, { segments }) => {
@@ -24,9 +24,9 @@ export const Query: QueryResolvers = {
 };
 
 export const Segment: SegmentResolvers = {
-  __resolveReference: (reference, { catalog }) => {
+  __resolveReference: (reference, { loaders }) => {
     const id = parseSegmentId(reference.id);
-    return id === null ? null : catalog.get(id);
+    return id === null ? null : loaders.segments.load(id);
   },
   id: (segment) => String(segment.id),
   history: ({ id }, { first }, { segments }) => {

@@ -14,7 +14,8 @@ export function variablesDepthLimit(maxDepth = 64): ApolloServerPlugin {
         async didResolveOperation({ request }) {
           if (nestingDepth(request.variables) > maxDepth) {
             throw new GraphQLError(`Variables nest deeper than ${maxDepth} levels`, {
-              extensions: { code: 'BAD_USER_INPUT', field: 'variables' },
+              // A caller's mistake, so HTTP 400 (an error thrown here would otherwise be a 500).
+              extensions: { code: 'BAD_USER_INPUT', field: 'variables', http: { status: 400 } },
             });
           }
         },

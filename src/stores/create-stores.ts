@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Config } from '../config.js';
+import { DEFAULT_SERVING, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { migrationsDir } from '../paths.js';
 import { MembershipRepository } from './postgres/membership-repository.js';
@@ -15,6 +15,7 @@ import { redisKeys, type RedisKeys } from './redis/keys.js';
 import { SegmentChangeChannel } from './redis/segment-change-channel.js';
 import { MembershipServingStore } from './redis/serving-store.js';
 import { SegmentCatalog } from './segment-catalog.js';
+import { MembershipReader } from './membership-reader.js';
 
 /** Every store adapter of one process, over one Postgres pool and two Redis connections. */
 export interface Stores {
@@ -26,6 +27,8 @@ export interface Stores {
   computations: SegmentComputationRepository;
   changeOutbox: ChangeOutboxRepository;
   servingStore: MembershipServingStore;
+  /** The serving path's membership reads: Redis on a connection of their own, Postgres as the fallback. */
+  membershipReader: MembershipReader;
   eventStream: MembershipEventStream;
   segmentChanges: SegmentChangeChannel;
   catalog: SegmentCatalog;
@@ -34,31 +37,40 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-// A read that Redis has not answered by then fails the request instead of
-// holding it: the serving path's budget is tens of milliseconds.
-const SERVING_COMMAND_TIMEOUT_MS = 1000;
+// Commands of the general connection (publication, announcements, health)
+// that Redis has not answered by then fail instead of piling up.
+const COMMAND_TIMEOUT_MS = 1000;
 
 /**
  * Connects to Postgres and Redis, creates the database and applies migrations
  * when needed, and subscribes the segment catalog to change announcements.
  */
 export async function createStores(
-  config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'redisPrefix'>,
+  config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'redisPrefix'> & Partial<Pick<Config, 'serving'>>,
   logger: Logger,
 ): Promise<Stores> {
+  const serving = config.serving ?? DEFAULT_SERVING;
   await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') });
   await migrate(pool, migrationsDir);
 
   const keys = redisKeys(config.redisPrefix);
-  const redis = createRedis(config.redisUrl, {
-    connectionName: 'segments-serving',
+  const redis = createRedis(config.redisUrl, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+  // Membership reads get a connection of their own, so that publication or a
+  // slow command elsewhere never queues ahead of them. It connects on the
+  // first read: a worker process never opens it. The breaker gives up on a
+  // read long before this timeout, which only bounds what a stall leaves pending.
+  const servingRedis = createRedis(config.redisUrl, {
+    connectionName: 'segments-serving-reads',
     logger,
-    commandTimeoutMs: SERVING_COMMAND_TIMEOUT_MS,
+    commandTimeoutMs: Math.max(COMMAND_TIMEOUT_MS, serving.redisTimeoutMs),
+    lazyConnect: true,
   });
   const subscriber = createRedis(config.redisUrl, { connectionName: 'segments-catalog-subscriber', logger });
 
   const segments = new SegmentRepository(pool);
+  const memberships = new MembershipRepository(pool);
+  const membershipReader = new MembershipReader(new MembershipServingStore(servingRedis, keys), memberships, serving, logger);
   const segmentChanges = new SegmentChangeChannel(redis, keys);
   const catalog = new SegmentCatalog(segments);
   const unsubscribe = await segmentChanges.subscribe(
@@ -72,10 +84,11 @@ export async function createStores(
     redis,
     keys,
     segments,
-    memberships: new MembershipRepository(pool),
+    memberships,
     computations: new SegmentComputationRepository(pool),
     changeOutbox: new ChangeOutboxRepository(pool),
     servingStore: new MembershipServingStore(redis, keys),
+    membershipReader,
     eventStream: new MembershipEventStream(redis, keys),
     segmentChanges,
     catalog,
@@ -84,7 +97,8 @@ export async function createStores(
     },
     async close() {
       if (subscriber.status === 'ready') await unsubscribe().catch(() => undefined);
-      await Promise.all([closeRedis(subscriber), closeRedis(redis)]);
+      membershipReader.close();
+      await Promise.all([closeRedis(subscriber), closeRedis(redis), closeRedis(servingRedis)]);
       await pool.end();
     },
   };

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { REFLECTED_UP_TO_SQL } from './postgres/pipeline-watermark.js';
 import { withServingStoreLock } from './postgres/serving-store-lock.js';
 import type { MembershipEvent, MembershipEventStream } from './redis/membership-event-stream.js';
 import type { MembershipServingStore } from './redis/serving-store.js';
@@ -25,6 +26,12 @@ const BATCH = 10_000;
  * at-least-once: after a crash between the stream append and the stamp, a
  * batch is appended again, with the same event ids.
  *
+ * Each batch first reads how far Postgres reflects committed changes
+ * (`REFLECTED_UP_TO_SQL`), then the events: every event of a change committed
+ * before that time is visible to the later read, so once a read comes back
+ * short of a full batch and is applied, Redis reflects them all and the
+ * freshness watermark moves to that time, in the same pipeline.
+ *
  * @returns how many events were published
  */
 export async function publishMembershipEvents(deps: PublisherDependencies, lockWaitMs = 10_000): Promise<number> {
@@ -33,6 +40,7 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
     for (;;) {
       await client.query('BEGIN');
       try {
+        const { rows: marks } = await client.query<{ at: Date }>(`SELECT ${REFLECTED_UP_TO_SQL} AS at`);
         const { rows } = await client.query<MembershipEvent>(
           // Ordered by the bigint id, not by its text (where "997" sorts after "2427").
           `SELECT e.id::text AS id, e.segment_id AS "segmentId", e.customer_id AS "customerId", e.change, e.at, e.cause,
@@ -40,18 +48,22 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
              FROM segment_membership_events e WHERE e.published_at IS NULL ORDER BY e.id LIMIT $1`,
           [BATCH],
         );
+        const last = rows.length < BATCH;
+        const upToDateAt = last ? marks[0]!.at : undefined;
         if (rows.length === 0) {
+          await deps.servingStore.applyChanges([], upToDateAt);
           await client.query('COMMIT');
           return published;
         }
         // The stamp is written while Redis applies the batch, and committed only once Redis has it.
         await Promise.all([
-          deps.servingStore.applyChanges(rows),
+          deps.servingStore.applyChanges(rows, upToDateAt),
           deps.stream.append(rows),
           client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]),
         ]);
         await client.query('COMMIT');
         published += rows.length;
+        if (last) return published;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw error;

@@ -26,10 +26,31 @@ export interface RunningSupergraph {
 }
 
 /**
+ * Fetches for the gateway as Apollo Router reads subgraph answers: the
+ * GraphQL errors of a JSON body count whatever the HTTP status (see
+ * apollographql/router#1664), where @apollo/gateway alone would replace a
+ * 4xx answer by INTERNAL_SERVER_ERROR.
+ */
+async function fetchLikeTheRouter(url: string, init?: RequestInit): Promise<Response> {
+  const response = await fetch(url, init);
+  if (response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const body = await response.text();
+  const hasErrors = (() => {
+    try {
+      return Array.isArray((JSON.parse(body) as { errors?: unknown }).errors);
+    } catch {
+      return false;
+    }
+  })();
+  return new Response(body, { status: hasErrors ? 200 : response.status, statusText: response.statusText, headers: response.headers });
+}
+
+/**
  * A stub customers subgraph (names from `names`, or "Customer <id>" for any id
  * when `names` is empty) composed with the segments subgraph at `segmentsUrl`
  * by @apollo/composition and served by @apollo/gateway, which passes the
- * caller's Authorization header on to the subgraphs as a router would.
+ * caller's Authorization header on to the subgraphs and reads their errors as
+ * Apollo Router does.
  */
 export async function startSupergraph(segmentsUrl: string, names: Record<string, string> = {}): Promise<RunningSupergraph> {
   const known = Object.keys(names).length > 0;
@@ -56,6 +77,7 @@ export async function startSupergraph(segmentsUrl: string, names: Record<string,
     buildService: ({ url }) =>
       new RemoteGraphQLDataSource<{ authorization?: string }>({
         url,
+        fetcher: fetchLikeTheRouter as unknown as RemoteGraphQLDataSource['fetcher'],
         willSendRequest: ({ request, context }) => {
           if (context.authorization) request.http?.headers.set('authorization', context.authorization);
         },

@@ -1,12 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { DEFAULT_SERVING, type ServingConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createStores, type Stores } from '../../src/stores/create-stores.js';
 
 /** Where tests find the servers; CI and developer machines run them locally. */
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Host and port of the test servers, for a TCP relay put in front of them. */
+export const REDIS_TARGET = hostAndPort(TEST_REDIS_URL, 6379);
+export const POSTGRES_TARGET = hostAndPort(TEST_POSTGRES_URL, 5432);
+
+function hostAndPort(url: string, defaultPort: number): { host: string; port: number } {
+  const { hostname, port } = new URL(url);
+  return { host: hostname, port: port ? Number(port) : defaultPort };
+}
 
 export interface TestNamespace {
   /** A database of its own: `segments_test_<id>`. */
@@ -21,12 +31,12 @@ export interface TestNamespace {
  * A database and Redis prefix for one test file, so files run in parallel on
  * the shared servers and leave nothing behind.
  */
-export function createTestNamespace(): TestNamespace {
+export function createTestNamespace(postgresUrl = TEST_POSTGRES_URL): TestNamespace {
   const id = randomUUID().replaceAll('-', '').slice(0, 16);
   const database = `segments_test_${id}`;
   const redisPrefix = `test:${id}:`;
   return {
-    databaseUrl: `${TEST_POSTGRES_URL}/${database}`,
+    databaseUrl: `${postgresUrl}/${database}`,
     redisPrefix,
     async cleanup() {
       const admin = new pg.Client({ connectionString: `${TEST_POSTGRES_URL}/postgres` });
@@ -61,14 +71,22 @@ export interface TestStores extends Stores {
   dispose(): Promise<void>;
 }
 
-/** Real stores (migrated database, Redis) in a namespace of their own. */
-export async function createTestStores(options: { redisUrl?: string } = {}): Promise<TestStores> {
-  const namespace = createTestNamespace();
+/**
+ * Real stores (migrated database, Redis) in a namespace of their own. An
+ * empty database's serving store is complete, so it is marked built unless
+ * `servingBuilt: false` asks for the state of a Redis that lost its keys.
+ */
+export async function createTestStores(
+  options: { redisUrl?: string; postgresUrl?: string; servingBuilt?: boolean; serving?: Partial<ServingConfig> } = {},
+): Promise<TestStores> {
+  const namespace = createTestNamespace(options.postgresUrl);
   const stores = await createStores({
     databaseUrl: namespace.databaseUrl,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
     redisPrefix: namespace.redisPrefix,
+    serving: { ...DEFAULT_SERVING, ...options.serving },
   }, createLogger('silent'));
+  if (options.servingBuilt ?? true) await stores.servingStore.markBuilt();
   return Object.assign(stores, {
     namespace,
     async dispose() {

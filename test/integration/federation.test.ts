@@ -3,7 +3,7 @@ import { addMembers, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
-import { readerToken } from '../helpers/tokens.js';
+import { adminToken, readerToken } from '../helpers/tokens.js';
 
 describe('the subgraph in a composed supergraph', () => {
   let stores: TestStores;
@@ -72,5 +72,18 @@ describe('the subgraph in a composed supergraph', () => {
     const result = await execute(supergraph.url, `{ segment(id: "${vip}") { name status } segments { totalCount } }`, {}, await readerToken());
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ segment: { name: 'VIP', status: 'ACTIVE' }, segments: { totalCount: 2 } });
+  });
+
+  it("passes the subgraph's BAD_USER_INPUT for variables nested too deep through the gateway", async () => {
+    let rule: object = { lastOrder: { olderThanDays: 1 } };
+    for (let i = 0; i < 100; i++) rule = { not: rule };
+    const response = await fetch(supergraph.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` },
+      body: JSON.stringify({ query: 'mutation ($r: SegmentRuleInput!) { createSegment(input: { name: "deep", rule: $r }) { id } }', variables: { r: rule } }),
+    });
+    const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await stores.pool.query(`SELECT count(*)::int AS n FROM segments WHERE name = 'deep'`)).rows[0].n).toBe(0);
   });
 });

@@ -36,6 +36,7 @@ describe('hostile input', () => {
       body: `{"query":${JSON.stringify(query)},"variables":{"r":${rule}}}`,
     });
     const text = await response.text();
+    expect(response.status).toBe(400);
     expect(text).not.toMatch(/INTERNAL_SERVER_ERROR|stacktrace|\.ts:\d+|\.js:\d+/);
     expect(JSON.parse(text).errors[0].extensions.code).toBe('BAD_USER_INPUT');
     expect((await stores.pool.query(`SELECT count(*)::int AS n FROM segments`)).rows[0].n).toBe(0);

@@ -37,7 +37,7 @@ describe('migrations', () => {
   it('applies every migration once, even when processes start together', async () => {
     const pools = await freshDatabase(3);
     const results = await Promise.all(pools.map((pool) => migrate(pool, migrationsDir)));
-    expect(results.flat().sort()).toEqual(['0001_order_history', '0002_segments', '0003_segment_definitions', '0004_membership_events', '0005_pipeline_at_scale']);
+    expect(results.flat().sort()).toEqual(['0001_order_history', '0002_segments', '0003_segment_definitions', '0004_membership_events', '0005_pipeline_at_scale', '0006_serving_freshness']);
     expect(await migrate(pools[0]!, migrationsDir)).toEqual([]);
 
     const { rows } = await pools[0]!.query(
@@ -79,7 +79,7 @@ describe('migrations', () => {
       await appendFile(path.join(broken, '9999_broken.sql'), 'CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n');
       await expect(migrate(pool!, broken)).rejects.toThrow(/no_such_table/);
       const { rows } = await pool!.query(`SELECT to_regclass('half_done') AS t, (SELECT count(*)::int FROM schema_migrations) AS n`);
-      expect(rows[0]).toEqual({ t: null, n: 5 });
+      expect(rows[0]).toEqual({ t: null, n: 6 });
     } finally {
       await rm(broken, { recursive: true });
     }

@@ -169,8 +169,8 @@ describe('recomputes, time passing and a storm of order and customer changes, al
       .poll(async () => {
         const { rows } = await stores.pool.query<{ customer_id: string; segment_id: number }>('SELECT customer_id, segment_id FROM segment_memberships');
         const inPostgres = new Set(rows.map((r) => `${r.customer_id}/${r.segment_id}`));
-        const snapshots = await stores.servingStore.readMany(everyone);
-        const inRedis = new Set(everyone.flatMap((id, i) => [...(snapshots[i] as Map<number, Date>).keys()].map((s) => `${id}/${s}`)));
+        const { snapshots } = await stores.servingStore.readMany(everyone);
+        const inRedis = new Set(everyone.flatMap((id, i) => [...snapshots[i]!.keys()].map((s) => `${id}/${s}`)));
         return [...inPostgres].filter((k) => !inRedis.has(k)).length + [...inRedis].filter((k) => !inPostgres.has(k)).length;
       }, { timeout: 10_000 })
       .toBe(0);

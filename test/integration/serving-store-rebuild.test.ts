@@ -25,7 +25,7 @@ describe('rebuilding the Redis serving store from Postgres', () => {
   let small: number;
 
   beforeAll(async () => {
-    stores = await createTestStores();
+    stores = await createTestStores({ servingBuilt: false });
     subgraph = await startSubgraph(stores);
     big = (await createSegment(stores, 'Big')).id;
     small = (await createSegment(stores, 'Small')).id;

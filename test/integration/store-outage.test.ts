@@ -1,50 +1,159 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
-import { startRedisRoundTripCounter, type RedisRoundTripCounter } from '../helpers/redis-round-trip-counter.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
-import { createTestStores, type TestStores } from '../helpers/test-environment.js';
+import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
+import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
+import { createTestStores, POSTGRES_TARGET, REDIS_TARGET, type TestStores } from '../helpers/test-environment.js';
 
-// Redis is reached through a relay that the test can cut, to see what callers
-// get while the serving store is away.
-describe('while Redis is unreachable', () => {
-  let relay: RedisRoundTripCounter;
+const BREAKER_RESET_MS = 300;
+
+interface Page {
+  customer: {
+    name: string;
+    isInSegment: boolean;
+    segments: Array<{ name: string }>;
+    segmentsFreshness: { source: string; status: string; upToDateAt: string | null };
+  } | null;
+}
+
+// Redis and Postgres are reached through relays that the test stalls or cuts,
+// and the page is asked for through @apollo/gateway with a customers subgraph
+// beside this one, as a frontend would.
+describe('membership reads when a store fails', () => {
+  let redisRelay: TcpRelay;
+  let postgresRelay: TcpRelay;
   let stores: TestStores;
   let subgraph: RunningSubgraph;
+  let supergraph: RunningSupergraph;
+  let segmentId: number;
+  let publishedBefore: Date;
 
   beforeAll(async () => {
-    relay = await startRedisRoundTripCounter();
-    stores = await createTestStores({ redisUrl: relay.url });
+    redisRelay = await startTcpRelay(REDIS_TARGET);
+    postgresRelay = await startTcpRelay(POSTGRES_TARGET);
+    stores = await createTestStores({
+      redisUrl: `redis://127.0.0.1:${redisRelay.port}`,
+      postgresUrl: `postgres://postgres@127.0.0.1:${postgresRelay.port}`,
+      serving: { redisTimeoutMs: 50, breakerResetMs: BREAKER_RESET_MS, postgresTimeoutMs: 500 },
+    });
     subgraph = await startSubgraph(stores);
-    const segment = await createSegment(stores, 'Served');
-    await addMembers(stores, segment.id, ['c-1']);
+    supergraph = await startSupergraph(subgraph.url);
+    segmentId = (await createSegment(stores, 'Served')).id;
+    await addMembers(stores, segmentId, ['c-1']);
+    publishedBefore = new Date();
   });
   afterAll(async () => {
+    await redisRelay?.restore();
+    await postgresRelay?.restore();
+    await supergraph?.stop();
     await subgraph?.stop();
     await stores?.dispose();
+    await redisRelay?.close();
+    await postgresRelay?.close();
   });
 
-  it('reports ready while both stores answer', async () => {
-    const response = await fetch(new URL('/health/ready', subgraph.url));
-    expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ok' });
-  });
-
-  it('fails membership fields with a bare INTERNAL_SERVER_ERROR and no internals', async () => {
-    await relay.close();
-    const result = await execute(
-      subgraph.url,
-      `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id } } } }`,
-      { r: [{ __typename: 'Customer', id: 'c-1' }] },
+  const page = async (customerId: string) => {
+    const result = await execute<Page>(
+      supergraph.url,
+      `query ($id: ID!, $segment: ID!) {
+         customer(id: $id) { name isInSegment(id: $segment) segments { name } segmentsFreshness { source status upToDateAt } }
+       }`,
+      { id: customerId, segment: String(segmentId) },
     );
-    expect(result.errors).toEqual([
-      { message: 'Internal server error', path: ['_entities', 0, 'segments'], extensions: { code: 'INTERNAL_SERVER_ERROR' } },
-    ]);
+    expect(result.errors).toBeUndefined();
+    return result.data!.customer!;
+  };
+  const member = (customerId: string, source: string) => ({
+    name: `Customer ${customerId}`,
+    isInSegment: true,
+    segments: [{ name: 'Served' }],
+    segmentsFreshness: expect.objectContaining({ source }),
+  });
+  // A member that only Postgres knows: an answer that has it came from Postgres.
+  const addInPostgresOnly = (customerId: string) =>
+    stores.pool.query('INSERT INTO segment_memberships (segment_id, customer_id, since) VALUES ($1, $2, now())', [segmentId, customerId]);
+  const backOnRedis = async () => {
+    await expect.poll(async () => (await page('c-1')).segmentsFreshness.source, { timeout: 10_000, interval: 50 }).toBe('REDIS');
+    expect(stores.membershipReader.breakerOpen).toBe(false);
+  };
+
+  it('serves from Redis, FRESH, up to date as of the last publication', async () => {
+    const answer = await page('c-1');
+    expect(answer).toEqual(member('c-1', 'REDIS'));
+    expect(answer.segmentsFreshness.status).toBe('FRESH');
+    const upToDateAt = new Date(answer.segmentsFreshness.upToDateAt!);
+    expect(upToDateAt.getTime()).toBeLessThanOrEqual(publishedBefore.getTime());
+    expect(upToDateAt.getTime()).toBeGreaterThan(publishedBefore.getTime() - 60_000);
   });
 
-  it('reports not ready on /health/ready and stays live on /health/live', async () => {
+  it('keeps the page when Redis stalls: the same batch comes from Postgres, then the breaker skips Redis', async () => {
+    await addInPostgresOnly('c-stall');
+    redisRelay.stall();
+    expect(await page('c-1')).toEqual(member('c-1', 'POSTGRES'));
+    const answer = await page('c-stall');
+    expect(answer).toEqual(member('c-stall', 'POSTGRES'));
+    expect(answer.segmentsFreshness).toEqual({ source: 'POSTGRES', status: 'FRESH', upToDateAt: expect.any(String) });
+
+    // Enough failed reads open the breaker; from then on a read sends nothing to Redis.
+    const breakerOpenAfterARead = async () => {
+      expect(await page('c-1')).toEqual(member('c-1', 'POSTGRES'));
+      return stores.membershipReader.breakerOpen;
+    };
+    await expect.poll(breakerOpenAfterARead, { timeout: 5_000, interval: 0 }).toBe(true);
+    redisRelay.reset();
+    expect(await page('c-stall')).toEqual(member('c-stall', 'POSTGRES'));
+    expect(await page('c-1')).toEqual(member('c-1', 'POSTGRES'));
+    expect(redisRelay.bytesReceived).toBe(0);
+  });
+
+  it('returns to Redis by itself once Redis answers again', async () => {
+    await redisRelay.restore();
+    await backOnRedis();
+    // Redis never heard of the member only Postgres has: the answer is Redis' own.
+    expect((await page('c-stall')).isInSegment).toBe(false);
+  });
+
+  it('keeps the page when Redis refuses connections', async () => {
+    await addInPostgresOnly('c-refused');
+    await redisRelay.refuse();
+    expect(await page('c-refused')).toEqual(member('c-refused', 'POSTGRES'));
+    expect(await page('c-1')).toEqual(member('c-1', 'POSTGRES'));
+    await redisRelay.restore();
+    await backOnRedis();
+  });
+
+  it('reads Postgres while the serving keys are missing (Redis lost them), and Redis again once rebuilt', async () => {
+    await stores.redis.unlink(stores.keys.servingBuilt);
+    expect(await page('c-refused')).toEqual(member('c-refused', 'POSTGRES'));
+    await stores.servingStore.markBuilt();
+    await backOnRedis();
+  });
+
+  it('serves the defaults, and keeps the name, when Redis and Postgres both fail', async () => {
+    await redisRelay.refuse();
+    await postgresRelay.refuse();
+    expect(await page('c-1')).toEqual({
+      name: 'Customer c-1',
+      isInSegment: false,
+      segments: [],
+      segmentsFreshness: { source: 'NONE', status: 'UNAVAILABLE', upToDateAt: null },
+    });
+    // A stalled Postgres as well: the fallback read gives up after its timeout.
+    await postgresRelay.restore();
+    postgresRelay.stall();
+    expect((await page('c-1')).segmentsFreshness).toEqual({ source: 'NONE', status: 'UNAVAILABLE', upToDateAt: null });
+    await postgresRelay.restore();
+    await redisRelay.restore();
+    await backOnRedis();
+    expect(await page('c-1')).toEqual(member('c-1', 'REDIS'));
+  });
+
+  it('reports not ready on /health/ready while Redis is away and stays live on /health/live', async () => {
+    await redisRelay.refuse();
     const ready = await fetch(new URL('/health/ready', subgraph.url));
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ status: 'unavailable' });
     expect((await fetch(new URL('/health/live', subgraph.url))).status).toBe(200);
+    await redisRelay.restore();
   });
 });

@@ -16,6 +16,8 @@ describe('loadConfig', () => {
       federationAuthDirectives: false,
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
+      serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000 },
+      limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000 },
     });
   });
 
@@ -32,6 +34,14 @@ describe('loadConfig', () => {
     [{ JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }, { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json') } }],
     [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
     [{ ORDER_OUTBOX_TRIGGER: 'false', WORKER_LOCK_DURATION_MS: '5000' }, { orderOutboxTrigger: false, workerLockDurationMs: 5000 }],
+    [
+      { SERVING_REDIS_TIMEOUT_MS: '20', SERVING_BREAKER_RESET_MS: '2000', SERVING_POSTGRES_TIMEOUT_MS: '300', FRESHNESS_LAGGING_AFTER_MS: '60000' },
+      { serving: { redisTimeoutMs: 20, breakerResetMs: 2000, postgresTimeoutMs: 300, laggingAfterMs: 60_000 } },
+    ],
+    [
+      { GRAPHQL_MAX_DEPTH: '10', GRAPHQL_MAX_ALIASES: '0', GRAPHQL_MAX_REPRESENTATIONS: '500', GRAPHQL_MAX_MEMBERSHIP_COST: '1500' },
+      { limits: { maxDepth: 10, maxAliases: 0, maxTokens: 5000, maxCost: 5000, maxRepresentations: 500, maxMembershipCost: 1500 } },
+    ],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });
@@ -45,6 +55,7 @@ describe('loadConfig', () => {
     [{ REDIS_PREFIX: 'has space' }, 'Invalid configuration: REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . - (got "has space")'],
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     [{ WORKER_LOCK_DURATION_MS: '10' }, 'Invalid configuration: WORKER_LOCK_DURATION_MS must be between 1000 and 600000 (got "10")'],
+    [{ SERVING_REDIS_TIMEOUT_MS: '0' }, 'Invalid configuration: SERVING_REDIS_TIMEOUT_MS must be between 1 and 10000 (got "0")'],
     [{ JWT_SECRET: 'short' }, 'Invalid configuration: JWT_SECRET must be at least 32 characters (got "short")'],
     [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],

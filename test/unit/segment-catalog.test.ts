@@ -50,6 +50,32 @@ describe('SegmentCatalog', () => {
     expect(source.calls).toEqual([[7]]);
   });
 
+  it('forgets unknown ids after missTtlMs, so a segment created since is found', async () => {
+    const source = new TableSource(new Map());
+    const catalog = new SegmentCatalog(source, { missTtlMs: 30 });
+    expect(await catalog.get(7)).toBeNull();
+    source.rows.set(7, segment(7));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect((await catalog.get(7))?.id).toBe(7);
+    expect(source.calls).toEqual([[7], [7]]);
+  });
+
+  it('holds at most maxEntries, the least recently used going first', async () => {
+    const source = new TableSource(new Map([1, 2, 3, 4].map((id) => [id, segment(id)])));
+    const catalog = new SegmentCatalog(source, { maxEntries: 2 });
+    await catalog.getMany([1, 2]);
+    await catalog.get(1); // 2 is now the least recently used
+    await catalog.get(3);
+    await catalog.getMany([1, 3]);
+    expect(source.calls).toEqual([[1, 2], [3]]);
+    await catalog.get(2);
+    expect(source.calls).toEqual([[1, 2], [3], [2]]);
+    // Unknown ids take room under the same bound: asking for many cannot grow the cache.
+    await catalog.getMany(Array.from({ length: 1000 }, (_, i) => 100 + i));
+    await catalog.getMany([1, 2, 3]);
+    expect(source.calls.at(-1)).toEqual([1, 2, 3]);
+  });
+
   it('re-reads an invalidated id and only that one', async () => {
     const source = new TableSource(new Map([[1, segment(1)], [2, segment(2)]]));
     const catalog = new SegmentCatalog(source);

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { REFLECTED_UP_TO_SQL } from './pipeline-watermark.js';
 import type { Queryable } from './queryable.js';
 
 /** Every membership of one customer. */
@@ -35,6 +36,26 @@ export class MembershipRepository {
       [segmentId, members.map((m) => m.customerId), members.map((m) => m.since)],
     );
     return rows.map((r) => r.customerId);
+  }
+
+  /**
+   * Many customers' memberships (segment id -> since, in the order of
+   * `customerIds`) and how far they reflect committed changes, in one query:
+   * the serving path's fallback when Redis cannot answer. `timeoutMs` bounds
+   * the wait on the client side, so a stalled Postgres fails the read instead
+   * of holding the request.
+   */
+  async readMany(customerIds: readonly string[], timeoutMs: number): Promise<{ snapshots: Array<Map<number, Date>>; upToDateAt: Date }> {
+    const { rows } = await this.pool.query<{ customerId: string | null; segmentId: number | null; since: Date | null; upToDateAt: Date }>({
+      text: `SELECT m.customer_id AS "customerId", m.segment_id AS "segmentId", m.since, w.at AS "upToDateAt"
+               FROM (SELECT ${REFLECTED_UP_TO_SQL} AS at) w
+               LEFT JOIN segment_memberships m ON m.customer_id = ANY($1::text[])`,
+      values: [customerIds],
+      query_timeout: timeoutMs,
+    } as pg.QueryConfig);
+    const byCustomer = new Map<string, Map<number, Date>>(customerIds.map((id) => [id, new Map()]));
+    for (const row of rows) if (row.customerId !== null) byCustomer.get(row.customerId)?.set(row.segmentId!, row.since!);
+    return { snapshots: customerIds.map((id) => byCustomer.get(id)!), upToDateAt: rows[0]!.upToDateAt };
   }
 
   /** @returns the customers that were members */

@@ -27,6 +27,8 @@ export function createPool(databaseUrl: string, options: PoolOptions = {}): pg.P
     // running its query and holding its locks; Postgres checks for the lost
     // client every 2 s and cancels it (PostgreSQL 14+).
     options: '-c client_connection_check_interval=2000',
+    // A server that accepts no connection (stalled, unreachable) fails the caller instead of holding it forever.
+    connectionTimeoutMillis: 10_000,
   });
   pool.on('error', options.onError ?? ((error) => console.error(`postgres idle connection error: ${error.message}`)));
   return pool;

@@ -164,7 +164,8 @@ export class SegmentRepository {
     const version = ruleChanged ? current.version + 1 : current.version;
     const segment = await this.uniqueName(() =>
       this.db.query<SegmentRecord>(
-        `UPDATE segments SET name = $2, description = $3, rule = $4, refresh_every_minutes = $5, version = $6, updated_at = now()
+        `UPDATE segments SET name = $2, description = $3, rule = $4, refresh_every_minutes = $5, version = $6, updated_at = now(),
+                rule_changed_at = CASE WHEN version <> $6 THEN now() ELSE rule_changed_at END
           WHERE id = $1 RETURNING ${COLUMNS}`,
         [
           current.id,

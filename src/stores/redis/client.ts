@@ -12,6 +12,8 @@ export interface RedisClientOptions {
    * connections (BullMQ workers, subscribers).
    */
   commandTimeoutMs?: number;
+  /** Connect on the first command rather than at once. @defaultValue false */
+  lazyConnect?: boolean;
 }
 
 /** Creates an ioredis client; the caller owns it and closes it with `closeRedis`. */
@@ -23,6 +25,7 @@ export function createRedis(url: string, options: RedisClientOptions): Redis {
     maxRetriesPerRequest: options.commandTimeoutMs === undefined ? null : 1,
   };
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
+  if (options.lazyConnect) redisOptions.lazyConnect = true;
   const redis = new Redis(url, redisOptions);
   let lastLogged = 0;
   redis.on('error', (error: Error) => {

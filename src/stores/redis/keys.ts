@@ -10,7 +10,10 @@
  * - `{prefix}segments:changed`: pub/sub channel carrying the id of a segment
  *   whose definition, status or size changed.
  * - `{prefix}serving:built`: when the serving keys were last rebuilt from
- *   Postgres; its absence means Redis lost them (or never had them).
+ *   Postgres; its absence means Redis lost them (or never had them), and
+ *   the serving path reads Postgres instead.
+ * - `{prefix}serving:up-to-date-at`: epoch milliseconds before which every
+ *   committed change is in the serving keys; the publisher moves it.
  * - `{prefix}membership-events`: stream of every enter and leave, for
  *   downstream consumers (README "Membership events").
  * - `{prefix}bull:*`: BullMQ's queues.
@@ -22,6 +25,7 @@ export interface RedisKeys {
   readonly customerPattern: string;
   readonly segmentChanges: string;
   readonly servingBuilt: string;
+  readonly servingUpToDate: string;
   readonly membershipEvents: string;
   /** BullMQ's `prefix` option: its keys are `{bullPrefix}:{queue}:...`. */
   readonly bullPrefix: string;
@@ -34,6 +38,7 @@ export function redisKeys(prefix: string): RedisKeys {
     customerPattern: `${prefix}c:*`,
     segmentChanges: `${prefix}segments:changed`,
     servingBuilt: `${prefix}serving:built`,
+    servingUpToDate: `${prefix}serving:up-to-date-at`,
     membershipEvents: `${prefix}membership-events`,
     bullPrefix: `${prefix}bull`,
   };

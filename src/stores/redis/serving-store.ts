@@ -5,6 +5,16 @@ import type { RedisKeys } from './keys.js';
 /** A customer's memberships as served: segment id -> when the customer entered it. */
 export type MembershipSnapshot = ReadonlyMap<number, Date>;
 
+/** What one read of the serving keys returns, with what it says about their freshness. */
+export interface ServedMemberships {
+  /** In the order of the customer ids asked for; a customer without a key has an empty snapshot. */
+  snapshots: MembershipSnapshot[];
+  /** False when the keys were never built or Redis lost them: the snapshots cannot be trusted. */
+  built: boolean;
+  /** Every change committed before this time is in the keys (see `REFLECTED_UP_TO_SQL`); null when unknown. */
+  upToDateAt: Date | null;
+}
+
 // Writes go out in pipelines of this many commands: large enough to amortise
 // round trips, small enough not to block Redis or buffer much in Node.
 const WRITE_CHUNK = 1000;
@@ -20,19 +30,23 @@ export class MembershipServingStore {
   ) {}
 
   /**
-   * Reads the memberships of many customers in one round trip (a single
-   * pipeline of HGETALLs), whatever their number. Results are in the order of
-   * `customerIds`; a customer without a key has an empty snapshot.
+   * Reads the memberships of many customers and the keys' build mark and
+   * freshness watermark in one round trip (a single pipeline), whatever the
+   * number of customers. Rejects when any reply is an error.
    */
-  async readMany(customerIds: readonly string[]): Promise<Array<MembershipSnapshot | Error>> {
+  async readMany(customerIds: readonly string[]): Promise<ServedMemberships> {
     const pipeline = this.redis.pipeline();
+    pipeline.mget(this.keys.servingBuilt, this.keys.servingUpToDate);
     for (const id of customerIds) pipeline.hgetall(this.keys.customer(id));
     const replies = (await pipeline.exec()) ?? [];
-    return customerIds.map((_, i) => {
-      const [error, hash] = replies[i] ?? [new Error('missing pipeline reply'), null];
-      if (error) return error;
-      return toSnapshot(hash as Record<string, string>);
-    });
+    for (const [error] of replies) if (error) throw error;
+    if (replies.length !== customerIds.length + 1) throw new Error('missing pipeline replies');
+    const [built, upToDateAt] = replies[0]![1] as [string | null, string | null];
+    return {
+      built: built !== null,
+      upToDateAt: upToDateAt === null ? null : new Date(Number(upToDateAt)),
+      snapshots: replies.slice(1).map(([, hash]) => toSnapshot(hash as Record<string, string>)),
+    };
   }
 
   /**
@@ -59,16 +73,21 @@ export class MembershipServingStore {
    * Applies membership changes in the order given: ENTERED sets the
    * customer's field to when they entered, LEFT removes it. Applying the same
    * changes again, in the same order, leaves the same keys, so a publication
-   * retried after a crash converges. One pipeline per call.
+   * retried after a crash converges. With `upToDateAt`, moves the freshness
+   * watermark after the changes, in the same pipeline. One pipeline per call.
    */
-  async applyChanges(changes: ReadonlyArray<{ segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>): Promise<void> {
-    if (changes.length === 0) return;
+  async applyChanges(
+    changes: ReadonlyArray<{ segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>,
+    upToDateAt?: Date,
+  ): Promise<void> {
+    if (changes.length === 0 && upToDateAt === undefined) return;
     const pipeline = this.redis.pipeline();
     for (const c of changes) {
       const key = this.keys.customer(c.customerId);
       if (c.change === 'ENTERED') pipeline.hset(key, String(c.segmentId), String(c.at.getTime()));
       else pipeline.hdel(key, String(c.segmentId));
     }
+    if (upToDateAt !== undefined) pipeline.set(this.keys.servingUpToDate, String(upToDateAt.getTime()));
     await execOrThrow(pipeline.exec());
   }
 

@@ -1,0 +1,119 @@
+import CircuitBreaker from 'opossum';
+import type { Logger } from '../logger.js';
+import type { MembershipRepository } from './postgres/membership-repository.js';
+import type { MembershipServingStore, MembershipSnapshot } from './redis/serving-store.js';
+
+/** Which store answered a membership read; NONE: neither did, and the answers are the safe defaults. */
+export type MembershipSource = 'REDIS' | 'POSTGRES' | 'NONE';
+
+export interface MembershipRead {
+  source: MembershipSource;
+  /** In the order of the customer ids asked for. */
+  snapshots: MembershipSnapshot[];
+  /** Every change committed before this time is reflected; null when unknown. */
+  upToDateAt: Date | null;
+}
+
+export interface MembershipReaderOptions {
+  /** How long a Redis read may take before the same batch is read from Postgres, in ms. @defaultValue 50 */
+  redisTimeoutMs: number;
+  /** How long the breaker stays open before one request tries Redis again, in ms. @defaultValue 5000 */
+  breakerResetMs: number;
+  /** How long the Postgres fallback may take before the defaults are served, in ms. @defaultValue 1000 */
+  postgresTimeoutMs: number;
+}
+
+/** The serving keys are missing (never built, or Redis lost them): Redis cannot answer truthfully. */
+export class ServingStoreNotBuiltError extends Error {
+  override name = 'ServingStoreNotBuiltError';
+  constructor() {
+    super('the Redis serving keys are not built');
+  }
+}
+
+// The breaker opens when at least half of the last 10 s of reads failed,
+// once there were at least this many; one failure is noise, a run is an outage.
+const BREAKER_MIN_READS = 5;
+const BREAKER_WINDOW_MS = 10_000;
+// A store that keeps failing is logged once in this many ms, not once per request.
+const LOG_EVERY_MS = 1000;
+
+/**
+ * The serving path's read of customers' memberships: Redis first, through a
+ * circuit breaker (opossum) with a short timeout; the same batch from
+ * Postgres, in one query, when Redis is slow, down, refusing or unbuilt, and
+ * at once while the breaker is open; the safe defaults (no memberships) only
+ * when both fail. Never rejects, so that no membership field can take the
+ * rest of a customer's page down with it. Redis is tried again by one request
+ * after `breakerResetMs`, and serving returns to it when that read succeeds.
+ */
+export class MembershipReader {
+  private readonly breaker: CircuitBreaker<[readonly string[]], MembershipRead>;
+  private lastLogged = 0;
+
+  constructor(
+    redis: Pick<MembershipServingStore, 'readMany'>,
+    private readonly postgres: Pick<MembershipRepository, 'readMany'>,
+    private readonly options: MembershipReaderOptions,
+    private readonly logger: Logger,
+  ) {
+    this.breaker = new CircuitBreaker(
+      async (customerIds: readonly string[]): Promise<MembershipRead> => {
+        const served = await redis.readMany(customerIds);
+        if (!served.built) throw new ServingStoreNotBuiltError();
+        return { source: 'REDIS', snapshots: served.snapshots, upToDateAt: served.upToDateAt };
+      },
+      {
+        timeout: options.redisTimeoutMs,
+        resetTimeout: options.breakerResetMs,
+        errorThresholdPercentage: 50,
+        volumeThreshold: BREAKER_MIN_READS,
+        rollingCountTimeout: BREAKER_WINDOW_MS,
+      },
+    );
+    this.breaker.on('open', () => logger.warn('membership reads: Redis breaker open, serving from Postgres'));
+    this.breaker.on('halfOpen', () => logger.info('membership reads: trying Redis again'));
+    this.breaker.on('close', () => logger.info('membership reads: Redis breaker closed, serving from Redis'));
+  }
+
+  /** Whether reads go straight to Postgres now. */
+  get breakerOpen(): boolean {
+    return this.breaker.opened;
+  }
+
+  async readMany(customerIds: readonly string[]): Promise<MembershipRead> {
+    let redisError: unknown;
+    try {
+      return await this.breaker.fire(customerIds);
+    } catch (error) {
+      redisError = error;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // The query's own timeout does not cover waiting for a connection (a stalled Postgres accepts none): this does.
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Postgres did not answer within ${this.options.postgresTimeoutMs} ms`)), this.options.postgresTimeoutMs);
+      });
+      const read = this.postgres.readMany(customerIds, this.options.postgresTimeoutMs);
+      read.catch(() => undefined); // a read that loses the race must not become an unhandled rejection
+      const { snapshots, upToDateAt } = await Promise.race([read, timedOut]);
+      return { source: 'POSTGRES', snapshots, upToDateAt };
+    } catch (postgresError) {
+      this.logFailure(redisError, postgresError);
+      return { source: 'NONE', snapshots: customerIds.map(() => new Map()), upToDateAt: null };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops the breaker's timers. */
+  close(): void {
+    this.breaker.shutdown();
+  }
+
+  private logFailure(redisError: unknown, postgresError: unknown): void {
+    if (Date.now() - this.lastLogged < LOG_EVERY_MS) return;
+    this.lastLogged = Date.now();
+    this.logger.error({ err: postgresError, redisError }, 'membership reads: Redis and Postgres both failed, serving the defaults');
+  }
+}
