@@ -46,6 +46,8 @@ export interface Config {
   serving: ServingConfig;
   /** What one operation may ask for; see `OperationLimits`. */
   limits: OperationLimits;
+  /** Execute operations compiled by graphql-jit (README "Serving speed"). @defaultValue true */
+  compiledExecution: boolean;
 }
 
 /** The serving path's budgets (README "Serving when a store fails"). */
@@ -147,6 +149,7 @@ const environmentSchema = z.object({
   SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),
   SERVING_POSTGRES_TIMEOUT_MS: count(10, 60_000, DEFAULT_SERVING.postgresTimeoutMs),
   FRESHNESS_LAGGING_AFTER_MS: count(100, 86_400_000, DEFAULT_SERVING.laggingAfterMs),
+  GRAPHQL_COMPILED_EXECUTION: booleanString.default(true),
   GRAPHQL_MAX_DEPTH: count(1, 1000, DEFAULT_OPERATION_LIMITS.maxDepth),
   GRAPHQL_MAX_ALIASES: count(0, 100_000, DEFAULT_OPERATION_LIMITS.maxAliases),
   GRAPHQL_MAX_TOKENS: count(100, 1_000_000, DEFAULT_OPERATION_LIMITS.maxTokens),
@@ -196,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       postgresTimeoutMs: e.SERVING_POSTGRES_TIMEOUT_MS,
       laggingAfterMs: e.FRESHNESS_LAGGING_AFTER_MS,
     },
+    compiledExecution: e.GRAPHQL_COMPILED_EXECUTION,
     limits: {
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxAliases: e.GRAPHQL_MAX_ALIASES,

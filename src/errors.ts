@@ -88,7 +88,8 @@ export function createErrorFormatter(onInternalError: (error: unknown) => void) 
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && CALLER_CODES.has(code)) {
       const { stacktrace: _omit, ...extensions } = formatted.extensions ?? {};
-      return { ...formatted, extensions };
+      // "Did you mean ...?" would list fields a caller may not know of (field suggestions).
+      return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, ''), extensions };
     }
     onInternalError(original);
     return { ...internalError, ...(formatted.path ? { path: formatted.path } : {}) };

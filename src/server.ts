@@ -8,6 +8,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './config.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { createErrorFormatter, httpError, MAX_BODY, toHttpError } from './errors.js';
+import { compiledExecution } from './graphql/compiled-execution.js';
 import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
 import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
@@ -22,6 +23,8 @@ export interface ServerOptions {
   federationAuthDirectives?: boolean;
   /** What one operation may ask for. @defaultValue DEFAULT_OPERATION_LIMITS */
   limits?: OperationLimits;
+  /** Execute with graphql-jit (graphql-js for what it cannot compile and for traced requests). @defaultValue true */
+  compiledExecution?: boolean;
 }
 
 export interface ServerDependencies extends ContextDependencies {
@@ -43,8 +46,9 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   const app = express();
   const httpServer = http.createServer(app);
   const limits = operationLimits(options.limits ?? DEFAULT_OPERATION_LIMITS);
+  const schema = createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false });
   const apollo = new ApolloServer<Context>({
-    schema: createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false }),
+    ...((options.compiledExecution ?? true) ? { gateway: compiledExecution(schema) } : { schema }),
     introspection: options.introspection,
     logger: deps.logger,
     includeStacktraceInErrorResponses: false,

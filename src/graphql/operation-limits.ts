@@ -19,7 +19,9 @@ export function operationLimits(limits: OperationLimits): { plugins: ApolloServe
     maxTokens: { enabled: false },
     maxDirectives: { n: 50 },
     costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
-    blockFieldSuggestion: { enabled: true },
+    // Suggestions are removed by the error formatter (errors.ts): armor's plugin rewrites messages in
+    // place, which graphql-jit's errors do not allow.
+    blockFieldSuggestion: { enabled: false },
   }).protect();
   // graphql-armor's declarations name Apollo Server's CommonJS types; the plugins are the same objects at run time.
   const armorPlugins = armor.plugins as unknown as ApolloServerPlugin[];

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       workerLockDurationMs: 30_000,
       serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000 },
       limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000 },
+      compiledExecution: true,
     });
   });
 
@@ -33,6 +34,7 @@ describe('loadConfig', () => {
     ],
     [{ JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }, { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json') } }],
     [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
+    [{ GRAPHQL_COMPILED_EXECUTION: 'false' }, { compiledExecution: false }],
     [{ ORDER_OUTBOX_TRIGGER: 'false', WORKER_LOCK_DURATION_MS: '5000' }, { orderOutboxTrigger: false, workerLockDurationMs: 5000 }],
     [
       { SERVING_REDIS_TIMEOUT_MS: '20', SERVING_BREAKER_RESET_MS: '2000', SERVING_POSTGRES_TIMEOUT_MS: '300', FRESHNESS_LAGGING_AFTER_MS: '60000' },
