@@ -19,4 +19,4 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 USER node
 EXPOSE 4001
-CMD ["node", "dist/src/index.js", "all"]
+CMD ["node", "--max-semi-space-size=32", "--max-old-space-size=384", "dist/src/index.js", "all"]

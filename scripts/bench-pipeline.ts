@@ -63,6 +63,8 @@ const ORDER_EVENTS_QUEUE = 'order-events';
 const OUTBOX_TABLES = ['order_outbox', 'customer_change_outbox'];
 
 const STORES = 500;
+const WORKER_HEAP_FLAG = '--max-old-space-size=256';
+const SUBGRAPH_HEAP_FLAG = '--max-semi-space-size=32';
 const LOAD_CONNECTIONS = 16;
 // The load generator never has more inserts than this in flight; beyond it, it falls behind (achieved < target).
 const MAX_IN_FLIGHT = LOAD_CONNECTIONS * 8;
@@ -229,8 +231,9 @@ const children = new Set<Child>();
 
 function startChild(role: Child['role'], entry: string, env: NodeJS.ProcessEnv, log: string): Child {
   const fd = openSync(log, 'a');
-  // BENCH_WORKER_NODE_ARGS (for example `--trace-gc`) profiles the worker without touching the other processes.
-  const nodeArgs = role === 'worker' ? (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+  // Each role runs with the heap flags of `npm run start:worker` / `start:subgraph` and the compose file.
+  // BENCH_WORKER_NODE_ARGS (for example `--trace-gc`) adds flags to profile it.
+  const nodeArgs = role === 'worker' ? [WORKER_HEAP_FLAG, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)] : [SUBGRAPH_HEAP_FLAG];
   const child = spawn(process.execPath, [...nodeArgs, entry, role], { env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));

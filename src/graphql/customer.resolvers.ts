@@ -1,4 +1,4 @@
-import type { CustomerResolvers } from '../generated/graphql.js';
+import type { CustomerResolvers, SegmentMembershipResolvers } from '../generated/graphql.js';
 import { parseSegmentId } from './segment-id.js';
 
 export const Customer: CustomerResolvers = {
@@ -6,16 +6,19 @@ export const Customer: CustomerResolvers = {
   // one we hold no memberships for is simply in no segment.
   __resolveReference: (reference) => ({ id: reference.id }),
 
-  segments: async ({ id }, _args, { loaders }) =>
-    (await loaders.customerMemberships.load(id)).memberships.map((membership) => membership.segment),
+  segments: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).activeSegments(),
 
-  segmentMemberships: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).memberships,
+  segmentMemberships: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).memberships(),
 
   isInSegment: async ({ id }, args, { loaders }) => {
     const segmentId = parseSegmentId(args.id);
     if (segmentId === null) return false;
-    return (await loaders.customerMemberships.load(id)).memberships.some((membership) => membership.segment.id === segmentId);
+    return (await loaders.customerMemberships.load(id)).has(segmentId);
   },
 
   segmentsFreshness: async ({ id }, _args, { loaders }) => (await loaders.customerMemberships.load(id)).freshness,
+};
+
+export const SegmentMembership: SegmentMembershipResolvers = {
+  since: ({ sinceMs }) => new Date(sinceMs),
 };

@@ -11,10 +11,10 @@ export interface CustomerModel {
   id: string;
 }
 
-/** A membership being served: an active segment and when the customer entered it. */
+/** A membership being served: an active segment and when the customer entered it (epoch ms). */
 export interface SegmentMembershipModel {
   segment: SegmentRecord;
-  since: Date;
+  sinceMs: number;
 }
 
 /** How a customer's membership answer was served (`Customer.segmentsFreshness`). */

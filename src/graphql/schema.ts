@@ -17,7 +17,7 @@ import { FIELD_SCOPES } from '../auth/field-scopes.js';
 import type { Context } from '../context.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { schemaDir } from '../paths.js';
-import { Customer } from './customer.resolvers.js';
+import { Customer, SegmentMembership } from './customer.resolvers.js';
 import { DateTime } from './date-time.scalar.js';
 import { OrderFilter } from './rule.resolvers.js';
 import * as admin from './segment-admin.resolvers.js';
@@ -40,6 +40,7 @@ export const resolvers: Resolvers = {
   Query: { ...SegmentQuery, ...admin.Query },
   Mutation: admin.Mutation,
   Customer,
+  SegmentMembership,
   Segment,
   SegmentConnection,
   SegmentPreview: admin.SegmentPreview,

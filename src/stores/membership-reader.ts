@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import CircuitBreaker from 'opossum';
 import type { Logger } from '../logger.js';
 import type { MembershipRepository } from './postgres/membership-repository.js';
@@ -37,6 +38,9 @@ const BREAKER_MIN_READS = 5;
 const BREAKER_WINDOW_MS = 10_000;
 // A store that keeps failing is logged once in this many ms, not once per request.
 const LOG_EVERY_MS = 1000;
+// See settleWithin: above this share of a read's wait spent running JavaScript, the process is the bottleneck.
+const BUSY_UTILIZATION = 0.8;
+const BUSY_WAIT_FACTOR = 20;
 
 /**
  * The serving path's read of customers' memberships: Redis first, through a
@@ -59,12 +63,13 @@ export class MembershipReader {
   ) {
     this.breaker = new CircuitBreaker(
       async (customerIds: readonly string[]): Promise<MembershipRead> => {
-        const served = await redis.readMany(customerIds);
+        const served = await settleWithin(redis.readMany(customerIds), options.redisTimeoutMs, 'Redis');
         if (!served.built) throw new ServingStoreNotBuiltError();
         return { source: 'REDIS', snapshots: served.snapshots, upToDateAt: served.upToDateAt };
       },
       {
-        timeout: options.redisTimeoutMs,
+        // settleWithin times the read instead: opossum's timer would also count time the event loop was busy.
+        timeout: false,
         resetTimeout: options.breakerResetMs,
         errorThresholdPercentage: 50,
         volumeThreshold: BREAKER_MIN_READS,
@@ -88,21 +93,14 @@ export class MembershipReader {
     } catch (error) {
       redisError = error;
     }
-    let timer: NodeJS.Timeout | undefined;
     try {
       // The query's own timeout does not cover waiting for a connection (a stalled Postgres accepts none): this does.
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Postgres did not answer within ${this.options.postgresTimeoutMs} ms`)), this.options.postgresTimeoutMs);
-      });
       const read = this.postgres.readMany(customerIds, this.options.postgresTimeoutMs);
-      read.catch(() => undefined); // a read that loses the race must not become an unhandled rejection
-      const { snapshots, upToDateAt } = await Promise.race([read, timedOut]);
+      const { snapshots, upToDateAt } = await settleWithin(read, this.options.postgresTimeoutMs, 'Postgres');
       return { source: 'POSTGRES', snapshots, upToDateAt };
     } catch (postgresError) {
       this.logFailure(redisError, postgresError);
       return { source: 'NONE', snapshots: customerIds.map(() => new Map()), upToDateAt: null };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -116,4 +114,48 @@ export class MembershipReader {
     this.lastLogged = Date.now();
     this.logger.error({ err: postgresError, redisError }, 'membership reads: Redis and Postgres both failed, serving the defaults');
   }
+}
+
+/**
+ * `work`, or a rejection when it has not settled `ms` after the call, unless
+ * this process itself was the reason: a process busy with many requests
+ * answers its store replies late, and falling back to the costlier read then
+ * would only make it busier. So when the deadline passes while the event loop
+ * was mostly busy (over BUSY_UTILIZATION of the wait), the read gets another
+ * `ms`, up to BUSY_WAIT_FACTOR times `ms`. A stalled store leaves the loop
+ * idle, and fails the read on time. Deadlines are checked in a `setImmediate`,
+ * after the I/O that arrived by then has been handled.
+ */
+function settleWithin<T>(work: Promise<T>, ms: number, store: string): Promise<T> {
+  const started = performance.now();
+  const startedLoop = performance.eventLoopUtilization();
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout;
+    const check = () => {
+      if (settled) return;
+      const busy = performance.eventLoopUtilization(startedLoop).utilization > BUSY_UTILIZATION;
+      if (busy && performance.now() - started < ms * BUSY_WAIT_FACTOR) {
+        timer = setTimeout(() => setImmediate(check), ms);
+        return;
+      }
+      settled = true;
+      reject(new Error(`${store} did not answer within ${Math.round(performance.now() - started)} ms`));
+    };
+    timer = setTimeout(() => setImmediate(check), ms);
+    work.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
