@@ -40,7 +40,7 @@ const BREAKER_WINDOW_MS = 10_000;
 const LOG_EVERY_MS = 1000;
 // See settleWithin: above this share of a read's wait spent running JavaScript, the process is the bottleneck.
 const BUSY_UTILIZATION = 0.8;
-const BUSY_WAIT_FACTOR = 20;
+const BUSY_EXTRA_WAIT_MS = 1000;
 
 /**
  * The serving path's read of customers' memberships: Redis first, through a
@@ -122,7 +122,7 @@ export class MembershipReader {
  * answers its store replies late, and falling back to the costlier read then
  * would only make it busier. So when the deadline passes while the event loop
  * was mostly busy (over BUSY_UTILIZATION of the wait), the read gets another
- * `ms`, up to BUSY_WAIT_FACTOR times `ms`. A stalled store leaves the loop
+ * `ms`, up to BUSY_EXTRA_WAIT_MS beyond `ms` in all. A stalled store leaves the loop
  * idle, and fails the read on time. Deadlines are checked in a `setImmediate`,
  * after the I/O that arrived by then has been handled.
  */
@@ -135,7 +135,7 @@ function settleWithin<T>(work: Promise<T>, ms: number, store: string): Promise<T
     const check = () => {
       if (settled) return;
       const busy = performance.eventLoopUtilization(startedLoop).utilization > BUSY_UTILIZATION;
-      if (busy && performance.now() - started < ms * BUSY_WAIT_FACTOR) {
+      if (busy && performance.now() - started < ms + BUSY_EXTRA_WAIT_MS) {
         timer = setTimeout(() => setImmediate(check), ms);
         return;
       }

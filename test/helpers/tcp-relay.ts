@@ -10,6 +10,8 @@ export interface TcpRelay {
   reset(): void;
   /** Black-holes the target: connections stay open and new ones are accepted, but nothing is answered. */
   stall(): void;
+  /** Holds every answer this long before passing it on: a slow target (0: none). */
+  delay(ms: number): void;
   /** Refuses connections: open ones are dropped and the port stops listening. */
   refuse(): Promise<void>;
   /** Relays again, on the same port; connections opened while stalled are dropped, so clients reconnect. */
@@ -31,6 +33,7 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
   let roundTrips = 0;
   let bytesReceived = 0;
   let stalled = false;
+  let delayMs = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     sockets.add(client);
@@ -52,7 +55,8 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     upstream.on('data', (chunk) => {
       if (stalled) return;
       awaitingReply = false;
-      client.write(chunk);
+      if (delayMs > 0) setTimeout(() => client.writable && client.write(chunk), delayMs);
+      else client.write(chunk);
     });
     const closeBoth = () => {
       client.destroy();
@@ -84,6 +88,9 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     stall() {
       stalled = true;
     },
+    delay(ms) {
+      delayMs = ms;
+    },
     async refuse() {
       stalled = false;
       dropAll();
@@ -92,6 +99,7 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     async restore() {
       // A connection that lived through a stall has lost replies: drop it, as a real outage would.
       stalled = false;
+      delayMs = 0;
       dropAll();
       if (!server.listening) await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     },
