@@ -37,9 +37,14 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-// Commands of the general connection (publication, announcements, health)
-// that Redis has not answered by then fail instead of piling up.
+// Commands of the general connection (announcements, health) that Redis has
+// not answered by then fail instead of piling up.
 const COMMAND_TIMEOUT_MS = 1000;
+// Publication and rebuilds send pipelines of thousands of commands from a
+// worker whose event loop may be busy compiling an evaluation for a while: a
+// timer of a second fired before their replies were read (seen at 1,000
+// segments), and every such batch was published again.
+const BULK_COMMAND_TIMEOUT_MS = 30_000;
 
 /**
  * Connects to Postgres and Redis, creates the database and applies migrations
@@ -66,6 +71,13 @@ export async function createStores(
     commandTimeoutMs: Math.max(COMMAND_TIMEOUT_MS, serving.redisTimeoutMs),
     lazyConnect: true,
   });
+  // Connects on first use: only workers (and rebuilds) write the serving keys and the stream.
+  const bulkRedis = createRedis(config.redisUrl, {
+    connectionName: 'segments-publication',
+    logger,
+    commandTimeoutMs: BULK_COMMAND_TIMEOUT_MS,
+    lazyConnect: true,
+  });
   const subscriber = createRedis(config.redisUrl, { connectionName: 'segments-catalog-subscriber', logger });
 
   const segments = new SegmentRepository(pool);
@@ -87,9 +99,9 @@ export async function createStores(
     memberships,
     computations: new SegmentComputationRepository(pool),
     changeOutbox: new ChangeOutboxRepository(pool),
-    servingStore: new MembershipServingStore(redis, keys),
+    servingStore: new MembershipServingStore(bulkRedis, keys),
     membershipReader,
-    eventStream: new MembershipEventStream(redis, keys),
+    eventStream: new MembershipEventStream(bulkRedis, keys),
     segmentChanges,
     catalog,
     async checkReadiness() {
@@ -98,7 +110,7 @@ export async function createStores(
     async close() {
       if (subscriber.status === 'ready') await unsubscribe().catch(() => undefined);
       membershipReader.close();
-      await Promise.all([closeRedis(subscriber), closeRedis(redis), closeRedis(servingRedis)]);
+      await Promise.all([closeRedis(subscriber), closeRedis(redis), closeRedis(servingRedis), closeRedis(bulkRedis)]);
       await pool.end();
     },
   };
