@@ -45,7 +45,8 @@ export interface SubgraphServer {
 export function createServer(options: ServerOptions, deps: ServerDependencies): SubgraphServer {
   const app = express();
   const httpServer = http.createServer(app);
-  const limits = operationLimits(options.limits ?? DEFAULT_OPERATION_LIMITS);
+  const maxima = options.limits ?? DEFAULT_OPERATION_LIMITS;
+  const limits = operationLimits(maxima);
   const schema = createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false });
   const apollo = new ApolloServer<Context>({
     ...((options.compiledExecution ?? true) ? { gateway: compiledExecution(schema) } : { schema }),
@@ -57,7 +58,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     formatError: createErrorFormatter((error) => deps.logger.error({ err: error }, 'internal error in operation')),
     validationRules: limits.validationRules,
     // graphql-js counts tokens while parsing: an oversized document is a parse error (HTTP 400).
-    parseOptions: { maxTokens: (options.limits ?? DEFAULT_OPERATION_LIMITS).maxTokens },
+    parseOptions: { maxTokens: maxima.maxTokens },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
