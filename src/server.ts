@@ -8,6 +8,7 @@ import express, { type ErrorRequestHandler } from 'express';
 import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './config.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { createErrorFormatter, httpError, MAX_BODY, toHttpError } from './errors.js';
+import { createGraphQLPostHandler } from './graphql-post-handler.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
@@ -44,7 +45,19 @@ export interface SubgraphServer {
 /** Builds the subgraph's HTTP server without listening, so tests can start it on any port. */
 export function createServer(options: ServerOptions, deps: ServerDependencies): SubgraphServer {
   const app = express();
-  const httpServer = http.createServer(app);
+  // Until listen() has started Apollo Server, every request goes to Express.
+  let fastPath: ReturnType<typeof createGraphQLPostHandler<Context>> | undefined;
+  const httpServer = http.createServer((req, res) => {
+    if (fastPath?.accepts(req)) {
+      fastPath.handle(req, res).catch((error: unknown) => {
+        const refused = toHttpError(error, (err) => deps.logger.error({ err }, 'internal error before GraphQL'));
+        if (!res.headersSent) res.writeHead(refused.status, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(JSON.stringify(refused.body));
+      });
+      return;
+    }
+    app(req, res);
+  });
   const maxima = options.limits ?? DEFAULT_OPERATION_LIMITS;
   const limits = operationLimits(maxima);
   const schema = createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false });
@@ -89,6 +102,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     httpServer,
     async listen(port, host) {
       await apollo.start();
+      fastPath = createGraphQLPostHandler(apollo, async (req) => createContext(deps, req.headers.authorization));
       // GraphQL at `/` only; every answer, refusals included, is GraphQL-shaped JSON.
       app.all(
         '/',
