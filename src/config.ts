@@ -99,6 +99,8 @@ export interface AuthConfig {
   jwksUrl?: URL;
   issuer?: string;
   audience?: string;
+  /** Oldest accepted token, by its `iat`, in seconds; tokens must carry `exp` and `iat`. @defaultValue 86400 */
+  maxTokenAgeSeconds?: number;
 }
 
 export class ConfigError extends Error {
@@ -142,6 +144,7 @@ const environmentSchema = z.object({
   JWT_JWKS_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
+  JWT_MAX_TOKEN_AGE_SECONDS: count(60, 30 * 86_400, 86_400),
   FEDERATION_AUTH_DIRECTIVES: booleanString.default(false),
   ORDER_OUTBOX_TRIGGER: booleanString.default(true),
   WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
@@ -171,10 +174,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0]);
     const message = issue.code === 'invalid_value' ? `must be one of ${issue.values.join(', ')}` : issue.message;
-    throw new ConfigError(`Invalid configuration: ${name} ${message} (got ${JSON.stringify(env[name])})`);
+    throw new ConfigError(`Invalid configuration: ${name} ${message}${shownValue(name, env[name])}`);
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  // Keys from a URL are only as trustworthy as the issuer and audience checked with them.
+  if (e.JWT_JWKS_URL && (!e.JWT_ISSUER || !e.JWT_AUDIENCE)) {
+    throw new ConfigError('Invalid configuration: JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE too');
+  }
+  if (e.JWT_JWKS_URL && production && !e.JWT_JWKS_URL.startsWith('https:')) {
+    throw new ConfigError('Invalid configuration: JWT_JWKS_URL must be an https URL in production');
+  }
   return {
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
@@ -189,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ...(e.JWT_JWKS_URL ? { jwksUrl: new URL(e.JWT_JWKS_URL) } : {}),
       ...(e.JWT_ISSUER ? { issuer: e.JWT_ISSUER } : {}),
       ...(e.JWT_AUDIENCE ? { audience: e.JWT_AUDIENCE } : {}),
+      maxTokenAgeSeconds: e.JWT_MAX_TOKEN_AGE_SECONDS,
     },
     federationAuthDirectives: e.FEDERATION_AUTH_DIRECTIVES,
     orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
@@ -209,4 +220,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMembershipCost: e.GRAPHQL_MAX_MEMBERSHIP_COST,
     },
   };
+}
+
+// Values that may carry a secret: named in errors, never shown.
+const SECRET_VARIABLES = new Set(['JWT_SECRET']);
+const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_JWKS_URL']);
+
+/** What a config error may show of the offending value: nothing of a secret, a URL without its credentials. */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined || SECRET_VARIABLES.has(name)) return '';
+  if (URL_VARIABLES.has(name)) return ` (got ${JSON.stringify(value.replace(/\/\/[^@/]*@/, '//***@'))})`;
+  return ` (got ${JSON.stringify(value)})`;
 }

@@ -17,12 +17,18 @@ const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', '
  * Verifies bearer tokens with jose: HS256 with the shared secret, or keys from
  * the JWKS URL (fetched and cached by jose). Resolves to null for any token
  * that does not verify (bad signature, expired, not yet valid, unsecured
- * `alg: none`, wrong issuer or audience), never throws for a bad token.
+ * `alg: none`, wrong issuer or audience, no `exp`, no `iat` or issued longer
+ * ago than `maxTokenAgeSeconds`), never throws for a bad token. Keys from a
+ * URL are used only with an issuer and an audience to check.
  */
 export function createTokenVerifier(config: AuthConfig): TokenVerifier {
+  if (config.jwksUrl && (!config.issuer || !config.audience)) throw new Error('a JWKS needs an issuer and an audience to check');
   const options = {
     ...(config.issuer ? { issuer: config.issuer } : {}),
     ...(config.audience ? { audience: config.audience } : {}),
+    // A token without an end is valid forever once leaked.
+    requiredClaims: ['exp', 'iat'],
+    maxTokenAge: config.maxTokenAgeSeconds ?? 86_400,
   };
   const keys: Array<{ key: Uint8Array | JWTVerifyGetKey; algorithms: string[] }> = [];
   if (config.secret) keys.push({ key: new TextEncoder().encode(config.secret), algorithms: ['HS256'] });

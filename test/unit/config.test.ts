@@ -12,7 +12,7 @@ describe('loadConfig', () => {
       introspection: true,
       landingPage: true,
       logLevel: 'info',
-      auth: {},
+      auth: { maxTokenAgeSeconds: 86_400 },
       federationAuthDirectives: false,
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
@@ -32,7 +32,10 @@ describe('loadConfig', () => {
       { JWT_SECRET: 'x'.repeat(32), JWT_ISSUER: 'https://auth.example', JWT_AUDIENCE: 'segments' },
       { auth: { secret: 'x'.repeat(32), issuer: 'https://auth.example', audience: 'segments' } },
     ],
-    [{ JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }, { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json') } }],
+    [
+      { JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json', JWT_ISSUER: 'https://auth.example', JWT_AUDIENCE: 'segments', JWT_MAX_TOKEN_AGE_SECONDS: '3600' },
+      { auth: { jwksUrl: new URL('https://auth.example/.well-known/jwks.json'), issuer: 'https://auth.example', audience: 'segments', maxTokenAgeSeconds: 3600 } },
+    ],
     [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
     [{ GRAPHQL_COMPILED_EXECUTION: 'false' }, { compiledExecution: false }],
     [{ ORDER_OUTBOX_TRIGGER: 'false', WORKER_LOCK_DURATION_MS: '5000' }, { orderOutboxTrigger: false, workerLockDurationMs: 5000 }],
@@ -58,7 +61,11 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     [{ WORKER_LOCK_DURATION_MS: '10' }, 'Invalid configuration: WORKER_LOCK_DURATION_MS must be between 1000 and 600000 (got "10")'],
     [{ SERVING_REDIS_TIMEOUT_MS: '0' }, 'Invalid configuration: SERVING_REDIS_TIMEOUT_MS must be between 1 and 10000 (got "0")'],
-    [{ JWT_SECRET: 'short' }, 'Invalid configuration: JWT_SECRET must be at least 32 characters (got "short")'],
+    // Secrets are never shown, nor the password of a URL.
+    [{ JWT_SECRET: 'short' }, /^Invalid configuration: JWT_SECRET must be at least 32 characters$/],
+    [{ DATABASE_URL: 'mysql://app:s3cret@db/segments' }, 'Invalid configuration: DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://***@db/segments")'],
+    [{ JWT_JWKS_URL: 'https://idp.example/jwks.json', JWT_ISSUER: 'https://idp.example' }, 'Invalid configuration: JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE too'],
+    [{ JWT_JWKS_URL: 'http://idp.example/jwks.json', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', NODE_ENV: 'production' }, 'Invalid configuration: JWT_JWKS_URL must be an https URL in production'],
     [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],
   ])('rejects %j in one line naming the variable', (env, message) => {
