@@ -40,7 +40,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +53,7 @@ import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { timeWindows } from '../src/rules/time-windows.js';
+import { freePort } from './free-port.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 
 // Names this benchmark relies on (README "Membership pipeline" and "Data").
@@ -193,19 +193,6 @@ function projectRoot(): string {
     dir = parent;
   }
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createNetServer();
-    server.unref();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
 }
 
 /** Peak resident set size of a process in MB (VmHWM), or null when it is gone. */

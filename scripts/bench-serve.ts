@@ -13,7 +13,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,6 +25,7 @@ import { rebuildServingStore } from '../src/stores/rebuild-serving-store.js';
 import { MembershipServingStore } from '../src/stores/redis/serving-store.js';
 import { redisKeys } from '../src/stores/redis/keys.js';
 import { startTcpRelay } from '../test/helpers/tcp-relay.js';
+import { freePort } from './free-port.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,14 +67,6 @@ function bodies(representations: number): string[] {
       variables: { r: Array.from({ length: representations }, () => ({ __typename: 'Customer', id: `cust-${1 + Math.floor(Math.random() * customers)}` })) },
     }),
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
 }
 
 async function startProcess(args: string[], env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {

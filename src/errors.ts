@@ -122,6 +122,12 @@ export const httpError = (status: number, code: string, message: string): HttpEr
   body: { errors: [{ message, extensions: { code } }] },
 });
 
+/** How a request body that cannot be read is refused, whichever path read it. */
+export const BODY_REFUSALS = {
+  notJson: httpError(400, 'BAD_REQUEST', 'The request body is not valid JSON'),
+  tooLarge: httpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY.bytes} bytes`),
+} as const;
+
 /**
  * Maps what Express' body parser (or anything else before Apollo Server)
  * throws to a GraphQL-shaped JSON error, never an HTML page or a stack.
@@ -131,9 +137,9 @@ export function toHttpError(error: unknown, onInternalError: (error: unknown) =>
   const type = (error as { type?: unknown } | null)?.type;
   switch (type) {
     case 'entity.parse.failed':
-      return httpError(400, 'BAD_REQUEST', 'The request body is not valid JSON');
+      return BODY_REFUSALS.notJson;
     case 'entity.too.large':
-      return httpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY.bytes} bytes`);
+      return BODY_REFUSALS.tooLarge;
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return httpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'The request body must be JSON in UTF-8');

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
-import { httpError, MAX_BODY, type HttpError } from './errors.js';
+import { BODY_REFUSALS, MAX_BODY, toHttpError, type HttpError } from './errors.js';
 
 /**
  * The hot path of the subgraph: `POST /` with a plain JSON body, straight from
@@ -8,12 +8,38 @@ import { httpError, MAX_BODY, type HttpError } from './errors.js';
  * (about a tenth of a request's CPU when the answer is one customer; README
  * "Serving speed"). `accepts` says which requests it takes; every other
  * request (other paths, encodings, charsets) goes through Express, which
- * answers the same way. Refusals are the same GraphQL-shaped JSON.
+ * answers the same way. Refusals are the same GraphQL-shaped JSON, and an
+ * unexpected failure is reported to `onInternalError` and answered as a bare 500.
  */
 export function createGraphQLPostHandler<TContext extends BaseContext>(
   apollo: ApolloServer<TContext>,
   context: (req: http.IncomingMessage) => Promise<TContext>,
+  onInternalError: (error: unknown) => void,
 ) {
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const body = await readJson(req);
+    if ('refused' in body) {
+      if (body.close) res.setHeader('connection', 'close');
+      return send(res, body.refused);
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: 'POST', headers, search: '', body: body.json },
+      context: () => context(req),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
   return {
     accepts(req: http.IncomingMessage): boolean {
       if (req.method !== 'POST' || req.url !== '/' || req.headers['content-encoding'] !== undefined) return false;
@@ -21,28 +47,12 @@ export function createGraphQLPostHandler<TContext extends BaseContext>(
       return type === 'application/json' || type === 'application/json;charset=utf-8';
     },
 
-    async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-      const body = await readJson(req);
-      if ('refused' in body) {
-        if (body.close) res.setHeader('connection', 'close');
-        return send(res, body.refused);
-      }
-      const headers = new HeaderMap();
-      for (const [key, value] of Object.entries(req.headers)) {
-        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
-      }
-      const response = await apollo.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: 'POST', headers, search: '', body: body.json },
-        context: () => context(req),
+    /** Answers the request; never rejects. */
+    handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+      answer(req, res).catch((error: unknown) => {
+        if (res.headersSent) return void res.end();
+        send(res, toHttpError(error, onInternalError));
       });
-      for (const [key, value] of response.headers) res.setHeader(key, value);
-      res.statusCode = response.status ?? 200;
-      if (response.body.kind === 'complete') {
-        res.end(response.body.string);
-        return;
-      }
-      for await (const chunk of response.body.asyncIterator) res.write(chunk);
-      res.end();
     },
   };
 }
@@ -60,13 +70,13 @@ function readJson(req: http.IncomingMessage): Promise<{ json: unknown } | { refu
       size += chunk.length;
       if (size <= MAX_BODY.bytes) return void chunks.push(chunk);
       req.off('data', onData).off('end', onEnd).pause();
-      resolve({ refused: httpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY.bytes} bytes`), close: true });
+      resolve({ refused: BODY_REFUSALS.tooLarge, close: true });
     };
     const onEnd = () => {
       try {
         resolve({ json: JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown });
       } catch {
-        resolve({ refused: httpError(400, 'BAD_REQUEST', 'The request body is not valid JSON') });
+        resolve({ refused: BODY_REFUSALS.notJson });
       }
     };
     req.on('data', onData).on('end', onEnd).once('error', reject);

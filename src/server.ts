@@ -48,16 +48,10 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   // Until listen() has started Apollo Server, every request goes to Express.
   let fastPath: ReturnType<typeof createGraphQLPostHandler<Context>> | undefined;
   const httpServer = http.createServer((req, res) => {
-    if (fastPath?.accepts(req)) {
-      fastPath.handle(req, res).catch((error: unknown) => {
-        const refused = toHttpError(error, (err) => deps.logger.error({ err }, 'internal error before GraphQL'));
-        if (!res.headersSent) res.writeHead(refused.status, { 'content-type': 'application/json; charset=utf-8' });
-        res.end(JSON.stringify(refused.body));
-      });
-      return;
-    }
-    app(req, res);
+    if (fastPath?.accepts(req)) fastPath.handle(req, res);
+    else app(req, res);
   });
+  const onErrorBeforeGraphQL = (err: unknown) => deps.logger.error({ err }, 'internal error before GraphQL');
   const maxima = options.limits ?? DEFAULT_OPERATION_LIMITS;
   const limits = operationLimits(maxima);
   const schema = createSubgraphSchema({ authDirectives: options.federationAuthDirectives ?? false });
@@ -102,7 +96,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     httpServer,
     async listen(port, host) {
       await apollo.start();
-      fastPath = createGraphQLPostHandler(apollo, async (req) => createContext(deps, req.headers.authorization));
+      fastPath = createGraphQLPostHandler(apollo, async (req) => createContext(deps, req.headers.authorization), onErrorBeforeGraphQL);
       // GraphQL at `/` only; every answer, refusals included, is GraphQL-shaped JSON.
       app.all(
         '/',
@@ -119,7 +113,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
         res.status(missing.status).json(missing.body);
       });
       const jsonErrors: ErrorRequestHandler = (error, _req, res, _next) => {
-        const refused = toHttpError(error, (err) => deps.logger.error({ err }, 'internal error before GraphQL'));
+        const refused = toHttpError(error, onErrorBeforeGraphQL);
         res.status(refused.status).json(refused.body);
       };
       app.use(jsonErrors);
