@@ -37,12 +37,10 @@
  * every segment, the orders it inserted earlier (ids `bench-...`), the order
  * outbox, and every Redis key under its prefix.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -53,6 +51,7 @@ import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { timeWindows } from '../src/rules/time-windows.js';
+import { hasExited, peakRssMb, projectRoot, serviceEntry, startChild, stopAllChildren, stopChild, tail } from './bench-processes.js';
 import { freePort } from './free-port.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 
@@ -63,8 +62,6 @@ const ORDER_EVENTS_QUEUE = 'order-events';
 const OUTBOX_TABLES = ['order_outbox', 'customer_change_outbox'];
 
 const STORES = 500;
-const WORKER_HEAP_FLAG = '--max-old-space-size=256';
-const SUBGRAPH_HEAP_FLAG = '--max-semi-space-size=32';
 const LOAD_CONNECTIONS = 16;
 // The load generator never has more inserts than this in flight; beyond it, it falls behind (achieved < target).
 const MAX_IN_FLIGHT = LOAD_CONNECTIONS * 8;
@@ -185,76 +182,6 @@ function markdownTable(header: string[], rows: Array<Array<string | number>>): s
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-  return dir;
-}
-
-/** Peak resident set size of a process in MB (VmHWM), or null when it is gone. */
-function peakRssMb(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? round(Number(match[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
-
-// ---------------------------------------------------------------- child processes
-
-interface Child {
-  role: 'worker' | 'subgraph';
-  process: ChildProcess;
-  exited: Promise<number | null>;
-  log: string;
-}
-const children = new Set<Child>();
-
-function startChild(role: Child['role'], entry: string, env: NodeJS.ProcessEnv, log: string): Child {
-  const fd = openSync(log, 'a');
-  // Each role runs with the heap flags of `npm run start:worker` / `start:subgraph` and the compose file.
-  // BENCH_WORKER_NODE_ARGS (for example `--trace-gc`) adds flags to profile it.
-  const nodeArgs = role === 'worker' ? [WORKER_HEAP_FLAG, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)] : [SUBGRAPH_HEAP_FLAG];
-  const child = spawn(process.execPath, [...nodeArgs, entry, role], { env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  const handle: Child = { role, process: child, exited, log };
-  children.add(handle);
-  void exited.then(() => children.delete(handle));
-  return handle;
-}
-
-const hasExited = (child: Child) => child.process.exitCode !== null || child.process.signalCode !== null;
-
-async function stopChild(child: Child): Promise<void> {
-  if (hasExited(child)) return;
-  child.process.kill('SIGTERM');
-  const timeout = sleep(35_000).then(() => 'timeout' as const);
-  if ((await Promise.race([child.exited, timeout])) === 'timeout') {
-    console.error(`  ${child.role} (pid ${child.process.pid}) did not stop within 35 s of SIGTERM: killing it`);
-    child.process.kill('SIGKILL');
-    await child.exited;
-  }
-}
-
-async function stopAllChildren(): Promise<void> {
-  await Promise.allSettled([...children].map(stopChild));
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
-}
-
 // ---------------------------------------------------------------- the benchmark
 
 interface Backlog {
@@ -286,9 +213,7 @@ interface LoadResult {
 
 async function main() {
   const root = projectRoot();
-  const here = dirname(fileURLToPath(import.meta.url));
-  const entry = [resolve(here, '../src/index.js'), join(root, 'dist/src/index.js')].find((file) => existsSync(file));
-  if (!entry) throw new Error('dist/src/index.js is missing: run `npm run build` first');
+  const entry = serviceEntry();
 
   const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/segments_bench_pipeline';
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -467,7 +392,7 @@ async function main() {
       return {
         outbox: await outboxSize(),
         orderEventsJobs: (jobs.waiting ?? 0) + (jobs.delayed ?? 0) + (jobs.active ?? 0) + (jobs.prioritized ?? 0),
-        unpublishedEvents: await count('SELECT count(*) AS n FROM segment_membership_events WHERE published_at IS NULL'),
+        unpublishedEvents: await count('SELECT count(*) AS n FROM membership_event_outbox'),
       };
     };
     const recomputeIdle = async () => {
@@ -509,7 +434,7 @@ async function main() {
       const computed = await allComputed(ids)();
       if (computed !== true) return computed;
       if (!(await recomputeIdle())) return 'recomputes pending';
-      const unpublished = await count('SELECT count(*) AS n FROM segment_membership_events WHERE published_at IS NULL');
+      const unpublished = await count('SELECT count(*) AS n FROM membership_event_outbox');
       return unpublished === 0 || `${unpublished} unpublished events`;
     };
 

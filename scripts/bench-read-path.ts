@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createApiDependencies, openApiQueues } from '../src/api-dependencies.js';
+import { createApiDependencies } from '../src/api-dependencies.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { createServer } from '../src/server.js';
@@ -52,7 +52,6 @@ async function main() {
   const redisPrefix = process.env.BENCH_REDIS_PREFIX ?? 'bench:';
   const logger = createLogger('warn');
   const stores = await createStores({ ...config, databaseUrl, redisPrefix }, logger);
-  const apiQueues = openApiQueues(config.redisUrl, stores.keys.bullPrefix);
   try {
     console.log(`preparing ${customers} customers in ${segmentCount} segments (about 5 each)...`);
     await stores.pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
@@ -69,7 +68,7 @@ async function main() {
     );
     await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
 
-    const api = createApiDependencies(stores, apiQueues.queues, config.auth);
+    const api = createApiDependencies(stores, config.auth);
     const server = createServer({ introspection: false, landingPage: false }, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(0, '127.0.0.1');
     const query = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id name } isInSegment(id: "1") segmentMemberships { since } } } }`;
@@ -106,7 +105,6 @@ async function main() {
     }
     await server.stop();
   } finally {
-    await apiQueues.close();
     await stores.close();
   }
 }

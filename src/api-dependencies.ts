@@ -1,51 +1,60 @@
+import { CustomerErasure } from './admin/customer-erasure.js';
+import { MembershipExplainer } from './admin/membership-explainer.js';
+import { MemberImport } from './admin/member-import.js';
 import { SegmentAdmin } from './admin/segment-admin.js';
-import { SegmentPreviewer } from './admin/segment-preview.js';
+import { SegmentPreviewer, type SegmentPreviewerOptions } from './admin/segment-preview.js';
 import { DEFAULT_SERVING, type AuthConfig } from './config.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import type { ContextDependencies } from './context.js';
-import { bullConnection, createMaintenanceQueue, requestMembershipPublish, type MaintenanceQueue } from './jobs/maintenance-queue.js';
-import { createRecomputeQueue, recomputeRequests, type RecomputeQueue, type RecomputeRequests } from './jobs/recompute-queue.js';
 import type { Stores } from './stores/create-stores.js';
-import { RulePreviewRepository } from './stores/postgres/rule-preview-repository.js';
+import { CustomerErasureRepository } from './stores/postgres/customer-erasure-repository.js';
+import { MembershipExplanationRepository } from './stores/postgres/membership-explanation-repository.js';
+import { StaticMemberImportRepository } from './stores/postgres/static-member-import-repository.js';
 
-/** The queues the admin API asks work of. */
-export interface ApiQueues {
-  recompute: RecomputeRequests;
-  /** Asks the workers to publish pending membership events now. */
-  requestPublish: () => Promise<void>;
+/** What the API (GraphQL and the member import route) runs on. */
+export interface ApiDependencies extends ContextDependencies {
+  memberImport: MemberImport;
 }
 
-/** The BullMQ queues behind ApiQueues, opened on `redisUrl` under the deployment's prefix. */
-export function openApiQueues(redisUrl: string, bullPrefix: string) {
-  const connection = bullConnection(redisUrl, 'segments-api');
-  const recomputeQueue: RecomputeQueue = createRecomputeQueue(connection, bullPrefix);
-  const maintenanceQueue: MaintenanceQueue = createMaintenanceQueue(connection, bullPrefix);
-  const queues: ApiQueues = {
-    recompute: recomputeRequests(recomputeQueue),
-    requestPublish: () => requestMembershipPublish(maintenanceQueue),
-  };
-  return {
-    queues,
-    recomputeQueue,
-    maintenanceQueue,
-    close: () => Promise.all([recomputeQueue.close(), maintenanceQueue.close()]).then(() => undefined),
-  };
-}
-
-/** What the GraphQL API runs on, assembled from the stores, the queues and the auth settings. */
+/**
+ * What the API runs on, assembled from the stores and the auth settings.
+ * The API asks no queue for anything: admin changes record their side
+ * effects in Postgres, and the workers carry them out.
+ */
 export function createApiDependencies(
   stores: Stores,
-  queues: ApiQueues,
   auth: AuthConfig,
   laggingAfterMs = DEFAULT_SERVING.laggingAfterMs,
-): ContextDependencies {
+  previews: SegmentPreviewerOptions = {},
+  erasureAuditKey?: string,
+): ApiDependencies {
   return {
     segments: stores.segments,
     catalog: stores.catalog,
     membershipReader: stores.membershipReader,
     laggingAfterMs,
-    admin: new SegmentAdmin({ ...stores, ...queues }),
-    previewer: new SegmentPreviewer(stores.segments, new RulePreviewRepository(stores.pool)),
+    admin: new SegmentAdmin({
+      segments: stores.segments,
+      memberships: stores.memberships,
+      outbox: stores.segmentOutbox,
+      changeOutbox: stores.changeOutbox,
+      committed: (ids) => stores.catalog.invalidate(ids),
+    }),
+    previewer: new SegmentPreviewer(stores.segments, stores.rulePreviews, previews),
+    explainer: new MembershipExplainer(stores.segments, new MembershipExplanationRepository(stores.pool)),
+    erasure: new CustomerErasure({
+      erasures: new CustomerErasureRepository(stores.pool),
+      outbox: stores.segmentOutbox,
+      ...(erasureAuditKey ? { auditKey: erasureAuditKey } : {}),
+      committed: (ids) => stores.catalog.invalidate(ids),
+    }),
     verifyToken: createTokenVerifier(auth),
+    membershipHistory: stores.membershipHistory,
+    memberImport: new MemberImport({
+      segments: stores.segments,
+      imports: new StaticMemberImportRepository(stores.pool),
+      outbox: stores.segmentOutbox,
+      committed: (ids) => stores.catalog.invalidate(ids),
+    }),
   };
 }

@@ -1,4 +1,9 @@
 import { z } from 'zod';
+import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './stores/preview-pool-config.js';
+import { ADMIN_LIMITS } from './admin/admin-input.js';
+import { DEFAULT_SERVING, type ServingConfig } from './stores/serving-config.js';
+
+export { DEFAULT_SERVING, type ServingConfig };
 
 /**
  * The service's settings, read from the environment once at start-up.
@@ -18,6 +23,12 @@ export interface Config {
   redisPrefix: string;
   /** HTTP port of the subgraph. @defaultValue 4001 */
   port: number;
+  /**
+   * HTTP port of the worker role's operations listener (`/metrics`,
+   * `/health/live`, `/health/ready`). Role `all` serves them on `port`
+   * instead and opens no second port. @defaultValue 4002
+   */
+  workerPort: number;
   /** `production` turns off introspection and the Sandbox landing page unless set explicitly. */
   nodeEnv: string;
   /** Whether the schema can be introspected. @defaultValue true outside production */
@@ -48,19 +59,33 @@ export interface Config {
   limits: OperationLimits;
   /** Execute operations compiled by graphql-jit (README "Serving speed"). @defaultValue true */
   compiledExecution: boolean;
+  /**
+   * Membership events that happened longer ago than this many days are
+   * dropped, but for the latest of each membership (README "Retention").
+   * @defaultValue 180
+   */
+  membershipEventRetentionDays: number;
+  /** Entries of the membership-events stream older than this are trimmed, in ms (README "Retention"). @defaultValue 7 days */
+  membershipStreamRetentionMs: number;
+  /** What previews may cost; see `PreviewConfig`. */
+  previews: PreviewConfig;
+  /** Keys the hash under which eraseCustomer's audit log names a customer (README "Erasure"). Optional; a secret. */
+  erasureAuditKey?: string;
+  /** The largest member list `PUT /admin/segments/{id}/members` accepts, in bytes after decompression. @defaultValue 268435456 (256 MiB) */
+  memberImportMaxBytes: number;
 }
 
-/** The serving path's budgets (README "Serving when a store fails"). */
-export interface ServingConfig {
-  /** A Redis read slower than this is served from Postgres instead, in ms. @defaultValue 50 */
-  redisTimeoutMs: number;
-  /** How long reads skip Redis after the breaker opens, before one tries it again, in ms. @defaultValue 5000 */
-  breakerResetMs: number;
-  /** A Postgres fallback read slower than this serves the defaults, in ms. @defaultValue 1000 */
-  postgresTimeoutMs: number;
-  /** Answers older than this (`segmentsFreshness.upToDateAt`) are LAGGING, in ms. @defaultValue 10000 */
-  laggingAfterMs: number;
+/**
+ * How much work previews may cause (README "Admin API limits"): the preview
+ * pool's size and timeouts (`PreviewPoolConfig`), and how many previews one
+ * caller may run at once.
+ */
+export interface PreviewConfig extends PreviewPoolConfig {
+  /** Previews one token `sub` may run at once, counted in each process. @defaultValue 1 */
+  maxConcurrentPerToken: number;
 }
+
+export const DEFAULT_PREVIEWS: PreviewConfig = { ...DEFAULT_PREVIEW_POOL, maxConcurrentPerToken: 1 };
 
 /** What one operation may ask for (README "Operation limits"). */
 export interface OperationLimits {
@@ -87,8 +112,6 @@ export const DEFAULT_OPERATION_LIMITS: OperationLimits = {
   maxRepresentations: 2000,
   maxMembershipCost: 10_000,
 };
-
-export const DEFAULT_SERVING: ServingConfig = { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000 };
 
 /**
  * Admin tokens are JWTs, verified with `secret` (HS256) or the keys at
@@ -135,12 +158,19 @@ const environmentSchema = z.object({
     .min(1, 'must be between 1 and 65535')
     .max(65535, 'must be between 1 and 65535')
     .default(4001),
+  WORKER_PORT: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be between 1 and 65535')
+    .max(65535, 'must be between 1 and 65535')
+    .default(4002),
   NODE_ENV: z.string().default('development'),
   GRAPHQL_INTROSPECTION: booleanString.optional(),
   GRAPHQL_LANDING_PAGE: booleanString.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // HS256 needs a key at least as long as the hash: 256 bits.
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ERASURE_AUDIT_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
   JWT_ISSUER: z.string().optional(),
   JWT_AUDIENCE: z.string().optional(),
@@ -152,6 +182,7 @@ const environmentSchema = z.object({
   SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),
   SERVING_POSTGRES_TIMEOUT_MS: count(10, 60_000, DEFAULT_SERVING.postgresTimeoutMs),
   FRESHNESS_LAGGING_AFTER_MS: count(100, 86_400_000, DEFAULT_SERVING.laggingAfterMs),
+  SEGMENT_CACHE_TTL_MS: count(100, 3_600_000, DEFAULT_SERVING.segmentCacheTtlMs),
   GRAPHQL_COMPILED_EXECUTION: booleanString.default(true),
   GRAPHQL_MAX_DEPTH: count(1, 1000, DEFAULT_OPERATION_LIMITS.maxDepth),
   GRAPHQL_MAX_ALIASES: count(0, 100_000, DEFAULT_OPERATION_LIMITS.maxAliases),
@@ -159,6 +190,13 @@ const environmentSchema = z.object({
   GRAPHQL_MAX_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxCost),
   GRAPHQL_MAX_REPRESENTATIONS: count(1, 1_000_000, DEFAULT_OPERATION_LIMITS.maxRepresentations),
   GRAPHQL_MAX_MEMBERSHIP_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxMembershipCost),
+  MEMBERSHIP_EVENT_RETENTION_DAYS: count(1, 36_500, 180),
+  MEMBERSHIP_STREAM_RETENTION_HOURS: count(1, 87_600, 168),
+  PREVIEW_POOL_SIZE: count(1, 100, DEFAULT_PREVIEWS.size),
+  PREVIEW_STATEMENT_TIMEOUT_MS: count(100, 600_000, DEFAULT_PREVIEWS.statementTimeoutMs),
+  PREVIEW_POOL_WAIT_TIMEOUT_MS: count(100, 60_000, DEFAULT_PREVIEWS.waitTimeoutMs),
+  PREVIEW_MAX_CONCURRENT_PER_TOKEN: count(1, 100, DEFAULT_PREVIEWS.maxConcurrentPerToken),
+  MEMBER_IMPORT_MAX_BYTES: count(1024, 4 * 1024 ** 3, ADMIN_LIMITS.maxImportBytes),
 });
 
 /**
@@ -190,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     port: e.PORT,
+    workerPort: e.WORKER_PORT,
     nodeEnv: e.NODE_ENV,
     introspection: e.GRAPHQL_INTROSPECTION ?? !production,
     landingPage: e.GRAPHQL_LANDING_PAGE ?? !production,
@@ -209,8 +248,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       breakerResetMs: e.SERVING_BREAKER_RESET_MS,
       postgresTimeoutMs: e.SERVING_POSTGRES_TIMEOUT_MS,
       laggingAfterMs: e.FRESHNESS_LAGGING_AFTER_MS,
+      segmentCacheTtlMs: e.SEGMENT_CACHE_TTL_MS,
     },
     compiledExecution: e.GRAPHQL_COMPILED_EXECUTION,
+    memberImportMaxBytes: e.MEMBER_IMPORT_MAX_BYTES,
     limits: {
       maxDepth: e.GRAPHQL_MAX_DEPTH,
       maxAliases: e.GRAPHQL_MAX_ALIASES,
@@ -219,11 +260,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRepresentations: e.GRAPHQL_MAX_REPRESENTATIONS,
       maxMembershipCost: e.GRAPHQL_MAX_MEMBERSHIP_COST,
     },
+    membershipEventRetentionDays: e.MEMBERSHIP_EVENT_RETENTION_DAYS,
+    membershipStreamRetentionMs: e.MEMBERSHIP_STREAM_RETENTION_HOURS * 3_600_000,
+    ...(e.ERASURE_AUDIT_KEY ? { erasureAuditKey: e.ERASURE_AUDIT_KEY } : {}),
+    previews: {
+      size: e.PREVIEW_POOL_SIZE,
+      statementTimeoutMs: e.PREVIEW_STATEMENT_TIMEOUT_MS,
+      waitTimeoutMs: e.PREVIEW_POOL_WAIT_TIMEOUT_MS,
+      maxConcurrentPerToken: e.PREVIEW_MAX_CONCURRENT_PER_TOKEN,
+    },
   };
 }
 
 // Values that may carry a secret: named in errors, never shown.
-const SECRET_VARIABLES = new Set(['JWT_SECRET']);
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ERASURE_AUDIT_KEY']);
 const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_JWKS_URL']);
 
 /** What a config error may show of the offending value: nothing of a secret, a URL without its credentials. */

@@ -26,6 +26,28 @@ export class BadUserInputError extends SegmentsError {
   }
 }
 
+/**
+ * A line of a member list (README "Admin API", the member import) that is
+ * not a customer id. `line` counts from 1.
+ */
+export class MalformedLineError extends SegmentsError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(
+    readonly line: number,
+    problem: string,
+  ) {
+    super(`body: line ${line} ${problem}`, { extensions: { code: 'BAD_USER_INPUT', field: 'body', line } });
+  }
+}
+
+/** A request body over what the route accepts, counted after decompression. */
+export class PayloadTooLargeError extends SegmentsError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  constructor(readonly maxBytes: number) {
+    super(`The request body is larger than ${maxBytes} bytes`, { extensions: { code: 'PAYLOAD_TOO_LARGE', maxBytes } });
+  }
+}
+
 /** No valid token: missing, malformed, badly signed, expired, or for another issuer or audience. */
 export class UnauthenticatedError extends SegmentsError {
   readonly code = 'UNAUTHENTICATED';
@@ -43,6 +65,22 @@ export class ForbiddenError extends SegmentsError {
 }
 
 /**
+ * The change was made against a state that is no longer current (another
+ * admin changed the segment first, or an idempotency key was used with
+ * another input). Nothing changed; `field` names the input that conflicted.
+ */
+export class ConflictError extends SegmentsError {
+  readonly code = 'CONFLICT';
+  constructor(
+    message: string,
+    readonly field: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message, { extensions: { code: 'CONFLICT', field, ...details } });
+  }
+}
+
+/**
  * An operation over the configured limits (README "Operation limits"),
  * refused before execution with HTTP 400. `limit` names the limit.
  */
@@ -53,6 +91,32 @@ export class CostLimitError extends SegmentsError {
     readonly limit: string,
   ) {
     super(message, { extensions: { code: 'COST_LIMIT_EXCEEDED', limit, http: { status: 400 } } });
+  }
+}
+
+/**
+ * A preview that ran longer than the preview statement timeout (README
+ * "Admin API limits"); the caller should narrow the rule.
+ */
+export class PreviewTimeoutError extends SegmentsError {
+  readonly code = 'PREVIEW_TIMEOUT';
+  constructor(readonly timeoutMs: number) {
+    super(`The preview took longer than ${timeoutMs} ms; narrow the rule`, { extensions: { code: 'PREVIEW_TIMEOUT', timeoutMs } });
+  }
+}
+
+/**
+ * Work refused because too much of its kind is running (README "Admin API
+ * limits"); the caller may try again once it has finished. `limit` names the
+ * limit: `previewsPerToken` or `previewPool`.
+ */
+export class TooManyRequestsError extends SegmentsError {
+  readonly code = 'TOO_MANY_REQUESTS';
+  constructor(
+    message: string,
+    readonly limit: string,
+  ) {
+    super(message, { extensions: { code: 'TOO_MANY_REQUESTS', limit } });
   }
 }
 
@@ -114,7 +178,7 @@ export const MAX_BODY = { bytes: 1024 * 1024, label: '1mb' } as const;
 /** A GraphQL-shaped JSON error for a request refused before GraphQL runs. */
 export interface HttpError {
   status: number;
-  body: { errors: Array<{ message: string; extensions: { code: string } }> };
+  body: { errors: Array<{ message: string; extensions: { code: string; [key: string]: unknown } }> };
 }
 
 export const httpError = (status: number, code: string, message: string): HttpError => ({
@@ -128,12 +192,28 @@ export const BODY_REFUSALS = {
   tooLarge: httpError(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY.bytes} bytes`),
 } as const;
 
+// The HTTP status of a SegmentsError answered outside GraphQL (the member import route).
+const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
+  BAD_USER_INPUT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  PAYLOAD_TOO_LARGE: 413,
+};
+
 /**
  * Maps what Express' body parser (or anything else before Apollo Server)
- * throws to a GraphQL-shaped JSON error, never an HTML page or a stack.
+ * throws, and the SegmentsErrors of routes outside GraphQL, to a
+ * GraphQL-shaped JSON error, never an HTML page or a stack.
  * Unknown errors are reported to `onInternalError` and answered as a bare 500.
  */
 export function toHttpError(error: unknown, onInternalError: (error: unknown) => void): HttpError {
+  if (error instanceof SegmentsError) {
+    const { http: _applied, ...extensions } = error.extensions;
+    return {
+      status: HTTP_STATUS_OF_CODE[error.code] ?? 400,
+      body: { errors: [{ message: error.message, extensions: { ...extensions, code: error.code } }] },
+    };
+  }
   const type = (error as { type?: unknown } | null)?.type;
   switch (type) {
     case 'entity.parse.failed':

@@ -6,10 +6,15 @@
  * `all` (the default, `npm start`) runs both in one process: the one-machine
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
-import { createApiDependencies, openApiQueues } from './api-dependencies.js';
+import { createApiDependencies } from './api-dependencies.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { setHealthGaugeSources } from './metrics/health-gauges.js';
+import { createOpsServer } from './ops-server.js';
 import { createServer } from './server.js';
+import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repository.js';
+import { QueueBoard } from './queue-board/index.js';
+import { bullConnection } from './jobs/maintenance-queue.js';
 import { createStores } from './stores/create-stores.js';
 import { startWorkers } from '../workers/index.js';
 
@@ -22,20 +27,50 @@ const SHUTDOWN_GRACE_MS = 25_000;
 async function main(role: Role, logger: Logger): Promise<void> {
   const config = loadConfig();
   logger.level = config.logLevel;
-  const stores = await createStores(config, logger);
+  // Listen for signals from the start: one that arrives while starting waits for the start to finish, then stops.
+  let started = false;
+  let stopping: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // Process managers may deliver a signal to the whole group more than once.
+    if (stopping) return;
+    stopping = signal;
+    const deadline = setTimeout(() => {
+      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    deadline.unref();
+    if (started) void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+  const stores = await createStores({ ...config, previewPool: config.previews }, logger);
   const stops: Array<() => Promise<void>> = [];
+  const pipelineHealth = new PipelineHealthRepository(stores.pool);
+  setHealthGaugeSources({ backlogAges: () => pipelineHealth.backlogAges(), computeHealth: () => stores.segments.computeHealth(), logger });
 
   if (role === 'all' || role === 'subgraph') {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const apiQueues = openApiQueues(config.redisUrl, stores.keys.bullPrefix);
-    const api = createApiDependencies(stores, apiQueues.queues, config.auth, config.serving.laggingAfterMs);
-    const server = createServer(config, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
+    const api = createApiDependencies(
+      stores,
+      config.auth,
+      config.serving.laggingAfterMs,
+      { maxConcurrentPerCaller: config.previews.maxConcurrentPerToken },
+      config.erasureAuditKey,
+    );
+    // The board opens its queues at first use; the worker-only role has none.
+    const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: stores.keys.bullPrefix, logger });
+    const server = createServer(
+      { ...config, secureAdminCookie: config.nodeEnv === 'production' },
+      { ...api, logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
+    );
     const port = await server.listen(config.port);
     stops.push(async () => {
-      await server.stop();
-      await apiQueues.close();
+      try {
+        await server.stop();
+      } finally {
+        await queueBoard.close();
+      }
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
   }
@@ -46,28 +81,28 @@ async function main(role: Role, logger: Logger): Promise<void> {
       logger,
       orderOutboxTrigger: config.orderOutboxTrigger,
       lockDurationMs: config.workerLockDurationMs,
+      membershipEventRetentionDays: config.membershipEventRetentionDays,
     });
     stops.push(() => workers.close());
+    // Role `all` serves /metrics and the health checks on the subgraph's port.
+    if (role === 'worker') {
+      const ops = createOpsServer({ logger, checkReadiness: () => stores.checkReadiness() });
+      const port = await ops.listen(config.workerPort);
+      stops.push(() => ops.stop());
+      logger.info({ port }, 'worker operations listener ready: /metrics, /health/live, /health/ready');
+    }
   }
 
-  let stopping = false;
-  const shutdown = async (signal: NodeJS.Signals) => {
-    // Process managers may deliver a signal to the whole group more than once.
-    if (stopping) return;
-    stopping = true;
+  async function shutdown(signal: NodeJS.Signals) {
     logger.info({ signal }, 'shutting down: finishing requests and jobs in progress');
-    const deadline = setTimeout(() => {
-      logger.error({ graceMs: SHUTDOWN_GRACE_MS }, 'shutdown took too long: exiting');
-      process.exit(1);
-    }, SHUTDOWN_GRACE_MS);
-    deadline.unref();
     // Stop taking work first (server drains, workers finish their job), then close the stores they used.
     await Promise.allSettled(stops.map((stop) => stop()));
     await stores.close();
     logger.info('stopped');
     process.exit(0);
-  };
-  process.on('SIGTERM', shutdown).on('SIGINT', shutdown);
+  }
+  started = true;
+  if (stopping) await shutdown(stopping);
 }
 
 const role = (process.argv[2] ?? 'all') as Role;

@@ -9,11 +9,20 @@ import { DEFAULT_OPERATION_LIMITS, type OperationLimits } from './config.js';
 import { createContext, type Context, type ContextDependencies } from './context.js';
 import { createErrorFormatter, httpError, MAX_BODY, toHttpError } from './errors.js';
 import { createGraphQLPostHandler } from './graphql-post-handler.js';
+import type { MemberImport } from './admin/member-import.js';
+import { ADMIN_LIMITS } from './admin/admin-input.js';
+import { MEMBER_IMPORT_PATH, memberImportRoute } from './member-import-route.js';
+import { queueBoardRoutes, type QueueBoard } from './queue-board/index.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
 import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
 import type { Logger } from './logger.js';
+import { graphqlMetricsPlugin } from './metrics/graphql-metrics-plugin.js';
+import { METRICS_PATH, metricsEndpoint } from './metrics/metrics-endpoint.js';
+import { createAccessLog } from './access-log.js';
+import { readinessResponse } from './readiness-response.js';
+import type { ReadinessReport } from './stores/readiness.js';
 
 export interface ServerOptions {
   /** Whether the schema can be introspected. */
@@ -26,12 +35,20 @@ export interface ServerOptions {
   limits?: OperationLimits;
   /** Execute with graphql-jit (graphql-js for what it cannot compile and for traced requests). @defaultValue true */
   compiledExecution?: boolean;
+  /** The largest member list `PUT /admin/segments/{id}/members` accepts, in bytes after decompression. @defaultValue ADMIN_LIMITS.maxImportBytes */
+  memberImportMaxBytes?: number;
+  /** Mark the queue board's session cookie `Secure` (HTTPS only). @defaultValue false; production sets it */
+  secureAdminCookie?: boolean;
 }
 
 export interface ServerDependencies extends ContextDependencies {
+  /** Replaces STATIC segments' members from CSV lists (the admin route beside GraphQL). */
+  memberImport: MemberImport;
   logger: Logger;
-  /** Resolves when every backing store answers; `/health/ready` reports it. */
-  checkReadiness: () => Promise<void>;
+  /** Which backing stores answer; `/health/ready` reports it. */
+  checkReadiness: () => Promise<ReadinessReport>;
+  /** Bull Board at `/admin/queues`, with its sign-in; absent, there is no board. The caller closes it. */
+  queueBoard?: QueueBoard;
 }
 
 export interface SubgraphServer {
@@ -47,7 +64,9 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   const app = express();
   // Until listen() has started Apollo Server, every request goes to Express.
   let fastPath: ReturnType<typeof createGraphQLPostHandler<Context>> | undefined;
+  const accessLog = createAccessLog(deps.logger);
   const httpServer = http.createServer((req, res) => {
+    accessLog(req, res);
     if (fastPath?.accepts(req)) fastPath.handle(req, res);
     else app(req, res);
   });
@@ -69,6 +88,8 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
+      graphqlMetricsPlugin(),
+      accessLog.plugin,
       ...limits.plugins,
       // Membership answers are per customer and never HTTP-cacheable; the
       // plugin would only add a hook to every resolved field.
@@ -79,24 +100,45 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     ],
   });
 
+  app.get(METRICS_PATH, metricsEndpoint(deps.logger));
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });
   app.get('/health/ready', async (_req, res) => {
-    try {
-      await deps.checkReadiness();
-      res.json({ status: 'ok' });
-    } catch (error) {
-      deps.logger.warn({ err: error }, 'readiness check failed');
-      res.status(503).json({ status: 'unavailable' });
-    }
+    const report = await deps.checkReadiness();
+    for (const [dependency, err] of Object.entries(report.errors)) deps.logger.warn({ err, dependency }, 'readiness check failed');
+    const answer = readinessResponse(report);
+    res.status(answer.status).json(answer.body);
   });
+  app.put(
+    MEMBER_IMPORT_PATH,
+    memberImportRoute({
+      memberImport: deps.memberImport,
+      verifyToken: deps.verifyToken,
+      maxBytes: options.memberImportMaxBytes ?? ADMIN_LIMITS.maxImportBytes,
+      onInternalError: (err) => deps.logger.error({ err }, 'internal error in the member import'),
+    }),
+  );
+  if (deps.queueBoard) {
+    app.use(
+      queueBoardRoutes({
+        board: deps.queueBoard,
+        verifyToken: deps.verifyToken,
+        secureCookie: options.secureAdminCookie ?? false,
+        onInternalError: (err) => deps.logger.error({ err }, 'internal error in the queue board'),
+      }),
+    );
+  }
 
   return {
     httpServer,
     async listen(port, host) {
       await apollo.start();
-      fastPath = createGraphQLPostHandler(apollo, async (req) => createContext(deps, req.headers.authorization), onErrorBeforeGraphQL);
+      fastPath = createGraphQLPostHandler(
+        apollo,
+        async (req) => accessLog.track(createContext(deps, req.headers.authorization), req),
+        onErrorBeforeGraphQL,
+      );
       // GraphQL at `/` only; every answer, refusals included, is GraphQL-shaped JSON.
       app.all(
         '/',
@@ -106,7 +148,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
           res.status(refused.status).json(refused.body);
         },
         express.json({ limit: MAX_BODY.label }),
-        expressMiddleware(apollo, { context: async ({ req }) => createContext(deps, req.headers.authorization) }),
+        expressMiddleware(apollo, { context: async ({ req }) => accessLog.track(createContext(deps, req.headers.authorization), req) }),
       );
       app.use((_req, res) => {
         const missing = httpError(404, 'NOT_FOUND', 'Not found: GraphQL is served at /');

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
+import { observeEvaluation } from '../src/metrics/order-lag.js';
 import { orderConditionCount, type Rule } from '../src/rules/rule.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { ChangeOutboxRepository, CustomerChange } from '../src/stores/postgres/change-outbox-repository.js';
@@ -148,10 +149,12 @@ export class ChangeEvaluator {
       oldest: this.backlogBatch,
       freshWindowMs: this.options.freshWindowMs ?? 2000,
     };
+    let evaluated: { asOf: Date; changes: CustomerChange[] } | undefined;
     const report = await this.deps.evaluations.transaction(client, async (tx) => {
       const changes = await this.deps.outbox.claim(tx, limits);
       if (changes.length === 0) return null;
       const asOf = await this.deps.evaluations.clock(tx);
+      evaluated = { asOf, changes };
       const index = this.deps.ruleIndex();
       const wanted = this.segmentsPerCustomer(changes, index);
       const segmentIds = new Set<number>();
@@ -189,6 +192,7 @@ export class ChangeEvaluator {
       };
     });
     if (report === null) return null;
+    if (evaluated) observeEvaluation(evaluated.asOf, evaluated.changes);
     report.ms = Date.now() - started;
     this.adapt(report, limits.oldest);
     if (report.entered + report.left > 0) this.deps.onChanged();
@@ -205,7 +209,8 @@ export class ChangeEvaluator {
       if (!entry) wanted.set(change.customerId, (entry = { segments: new Set(), cause: 'schedule' }));
       const affected = change.segmentIds ? index.withDependents(change.segmentIds) : index.affectedSegments(change.storeIds);
       for (const id of affected) entry.segments.add(id);
-      if (!change.segmentIds) entry.cause = 'event';
+      // Time maintenance names segments and no stores; a data change names its stores (none for a STATIC segment's inputs).
+      if (!change.segmentIds || change.storeIds) entry.cause = 'event';
     }
     return wanted;
   }

@@ -4,6 +4,7 @@ import {
   createMaintenanceQueue,
   MAINTENANCE_QUEUE,
   requestServingStoreRebuild,
+  scheduleMembershipRetention,
   scheduleServingStoreCheck,
   scheduleTimeMaintenance,
   type MaintenanceJob,
@@ -18,16 +19,23 @@ import {
   type RecomputeSegmentJob,
 } from '../src/jobs/recompute-queue.js';
 import type { Logger } from '../src/logger.js';
+import { trackQueues } from '../src/metrics/health-gauges.js';
+import { measureJobs } from '../src/metrics/job-metrics.js';
+import { repeatedErrorLog } from '../src/repeated-error-log.js';
 import type { Stores } from '../src/stores/create-stores.js';
+import { eraseServingKeys } from '../src/stores/erase-serving-keys.js';
 import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
+import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { closeRedis, createRedis } from '../src/stores/redis/client.js';
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
 import { LiveRuleIndex } from './live-rule-index.js';
 import { MembershipPublisher } from './membership-publisher.js';
+import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
 import { createRebuildServingStoreProcessor } from './rebuild-serving-store.processor.js';
 import { RecomputeBatcher } from './recompute-batcher.js';
+import { SegmentOutboxRelay } from './segment-outbox-relay.js';
 import { createRecomputeProcessor } from './recompute-segment.processor.js';
 import { createTimeMaintenanceProcessor } from './time-maintenance.processor.js';
 import { UnreachableCaseError } from './unreachable-case-error.js';
@@ -47,6 +55,10 @@ export interface WorkerDependencies {
   servingStoreCheckEveryMs?: number;
   /** Period of time maintenance. @defaultValue TIME_MAINTENANCE_EVERY_MS */
   timeMaintenanceEveryMs?: number;
+  /** Membership events older than this many days are dropped (config MEMBERSHIP_EVENT_RETENTION_DAYS). @defaultValue 180 */
+  membershipEventRetentionDays?: number;
+  /** Period of membership-event retention. @defaultValue MEMBERSHIP_RETENTION_EVERY_MS */
+  membershipRetentionEveryMs?: number;
   /** How often schedulers are reconciled with the live segments (they live in Redis, which can lose them). @defaultValue 60_000 */
   reconcileEveryMs?: number;
   /** Batch sizes of the event path. */
@@ -64,11 +76,12 @@ export interface RunningWorkers {
 const RECOMPUTE_CONCURRENCY = 100;
 const ORDER_EVENT_CONCURRENCY = 200;
 const DEFAULT_RECONCILE_EVERY_MS = 60_000;
+const DEFAULT_MEMBERSHIP_EVENT_RETENTION_DAYS = 180;
 
 /**
  * Starts the worker process: the change evaluator (event path and time
- * passing), full recomputes, publication of membership events, and
- * serving-store maintenance.
+ * passing), full recomputes, publication of membership events, the relay of
+ * admin changes' side effects, and serving-store maintenance.
  */
 export async function startWorkers(deps: WorkerDependencies): Promise<RunningWorkers> {
   const { stores, logger } = deps;
@@ -80,11 +93,23 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   const maintenanceQueue = createMaintenanceQueue(connection, prefix);
   const recomputeQueue = createRecomputeQueue(connection, prefix);
   const orderEventsQueue = createOrderEventsQueue(connection, prefix);
+  const untrackQueues = trackQueues([maintenanceQueue, recomputeQueue, orderEventsQueue]);
+  // Every queue and worker reports its connection's errors; while Redis is away they repeat, and are counted.
+  const logQueueError = repeatedErrorLog(logger, 'queue error');
   for (const queue of [maintenanceQueue, recomputeQueue, orderEventsQueue]) {
-    queue.on('error', (error) => logger.error({ err: error, queue: queue.name }, 'queue error'));
+    queue.on('error', (error) => logQueueError(error, { queue: queue.name }));
   }
   const recompute = recomputeRequests(recomputeQueue);
   const publisher = new MembershipPublisher({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream }, logger);
+
+  const relay = new SegmentOutboxRelay({
+    outbox: stores.segmentOutbox,
+    segments: stores.segments,
+    segmentChanges: stores.segmentChanges,
+    recompute,
+    eraseServingKeys: (customerIds) => eraseServingKeys(stores, customerIds),
+    logger,
+  });
 
   const subscriber = createRedis(deps.redisUrl, { connectionName: 'segments-worker-subscriber', logger });
   const ruleIndex = new LiveRuleIndex(stores, subscriber, logger);
@@ -108,6 +133,11 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     queued: () => evaluator.wake(),
     logger,
   });
+  const pruneMembershipEvents = createMembershipRetentionProcessor({
+    retention: new MembershipEventRetention(stores.pool),
+    retentionDays: deps.membershipEventRetentionDays ?? DEFAULT_MEMBERSHIP_EVENT_RETENTION_DAYS,
+    logger,
+  });
   const workers = [
     watch(
       new Worker<MaintenanceJob['data'], unknown, MaintenanceJob['name']>(
@@ -121,6 +151,8 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
               return publisher.publish(10_000);
             case 'time-maintenance':
               return timeMaintenance();
+            case 'prune-membership-events':
+              return pruneMembershipEvents();
             default:
               throw new UnreachableCaseError(name);
           }
@@ -162,12 +194,14 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   }
   evaluator.start();
   publisher.start();
+  relay.start();
 
   // Schedulers and the serving-store marker live in Redis, which can lose
   // them while the workers run: put them right now and then periodically.
   const reconcile = async () => {
     await scheduleServingStoreCheck(maintenanceQueue, deps.servingStoreCheckEveryMs);
     await scheduleTimeMaintenance(maintenanceQueue, deps.timeMaintenanceEveryMs);
+    await scheduleMembershipRetention(maintenanceQueue, deps.membershipRetentionEveryMs);
     await requestServingStoreRebuild(maintenanceQueue, { onlyIfMissing: true });
     await reconcileSchedules(stores, recomputeQueue, recompute);
   };
@@ -183,7 +217,9 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   return {
     async close() {
       clearInterval(reconciler);
+      untrackQueues();
       await Promise.all(workers.map((worker) => worker.close()));
+      await relay.stop();
       await evaluator.stop();
       await publisher.stop();
       await ruleIndex.stop();
@@ -198,8 +234,9 @@ function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
   worker.on('failed', (job, error) =>
     logger.error({ err: error, queue: worker.name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade }, 'job failed'),
   );
-  worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
-  return worker;
+  const logWorkerError = repeatedErrorLog(logger, 'worker error');
+  worker.on('error', (error) => logWorkerError(error, { queue: worker.name }));
+  return measureJobs(worker);
 }
 
 /** Makes the recompute schedulers match the live RULE segments. */

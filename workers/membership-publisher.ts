@@ -1,6 +1,10 @@
 import type { Logger } from '../src/logger.js';
+import { timeStoreCall } from '../src/metrics/metrics.js';
+import { observePublished } from '../src/metrics/order-lag.js';
 import { ServingStoreBusyError } from '../src/stores/postgres/serving-store-lock.js';
 import { publishMembershipEvents, type PublisherDependencies } from '../src/stores/publish-membership-events.js';
+import { repeatedErrorLog } from '../src/repeated-error-log.js';
+import { PollingLoop } from './polling-loop.js';
 
 export type PublishOutcome = { published: number } | { skipped: 'serving store busy' };
 
@@ -17,49 +21,42 @@ export const PUBLISH_POLL_MS = 500;
  * publication at a time; a wake during one runs another right after it.
  */
 export class MembershipPublisher {
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly loop = new PollingLoop(
+    () =>
+      this.publish().then(
+        () => undefined,
+        (error: unknown) => this.logFailure(error),
+      ),
+    PUBLISH_POLL_MS,
+  );
+  // While a store is away every poll fails the same way: logged once, then counted.
+  private readonly logFailure: (error: unknown) => void;
 
   constructor(
     private readonly deps: PublisherDependencies,
     private readonly logger: Logger,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => this.wake(), PUBLISH_POLL_MS);
-    this.wake();
+  ) {
+    this.logFailure = repeatedErrorLog(logger, 'publishing membership events failed; retrying at the next poll');
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.running;
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.publish()
-      .then(() => undefined)
-      .catch((error: unknown) => this.logger.error({ err: error }, 'publishing membership events failed; retrying at the next poll'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        }
-      });
+    this.loop.wake();
   }
 
   /** Publishes what is pending now, unless another process is doing it. */
   async publish(lockWaitMs = LOCK_WAIT_MS): Promise<PublishOutcome> {
     try {
-      const published = await publishMembershipEvents(this.deps, lockWaitMs);
+      const published = await timeStoreCall('redis', 'publish', () =>
+        publishMembershipEvents({ onPublished: observePublished, ...this.deps }, lockWaitMs),
+      );
       if (published > 0) this.logger.debug({ published }, 'membership events published');
       return { published };
     } catch (error) {

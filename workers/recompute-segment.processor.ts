@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { RecomputeRequests, RecomputeSegmentJob } from '../src/jobs/recompute-queue.js';
 import type { Logger } from '../src/logger.js';
+import { recomputeDuration } from '../src/metrics/metrics.js';
 import type { SegmentComputationRepository, RecomputeResult } from '../src/stores/postgres/segment-computation-repository.js';
 import type { SegmentRepository } from '../src/stores/postgres/segment-repository.js';
 import type { SegmentChangeChannel } from '../src/stores/redis/segment-change-channel.js';
@@ -27,7 +28,8 @@ export interface RecomputeProcessorDependencies {
 export function createRecomputeProcessor(deps: RecomputeProcessorDependencies) {
   return async (job: Job<RecomputeSegmentJob['data']>): Promise<RecomputeResult> => {
     const { segmentId } = job.data;
-    const result = await deps.request(segmentId);
+    const endTimer = recomputeDuration.startTimer();
+    const result = await deps.request(segmentId).finally(() => endTimer());
     if ('failed' in result) {
       const message = `The rule could not be evaluated and the segment is paused until it is changed or recomputed: ${result.failed}`;
       await deps.computations.recordFailure(segmentId, message);

@@ -10,7 +10,10 @@ export const ADMIN_LIMITS = {
   maxRefreshMinutes: 10_080,
   maxCustomerIds: 10_000,
   maxCustomerIdLength: 200,
+  /** The largest member list an import accepts, in bytes (MEMBER_IMPORT_MAX_BYTES): about 10 million ids of 20 characters. */
+  maxImportBytes: 256 * 1024 * 1024,
   maxSampleSize: 100,
+  maxIdempotencyKeyLength: 200,
   defaultSampleSize: 10,
 } as const;
 
@@ -28,10 +31,21 @@ export const refreshEveryMinutes = z
   .int()
   .min(ADMIN_LIMITS.minRefreshMinutes, `must be between ${ADMIN_LIMITS.minRefreshMinutes} and ${ADMIN_LIMITS.maxRefreshMinutes}`)
   .max(ADMIN_LIMITS.maxRefreshMinutes, `must be between ${ADMIN_LIMITS.minRefreshMinutes} and ${ADMIN_LIMITS.maxRefreshMinutes}`);
+export const customerId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(ADMIN_LIMITS.maxCustomerIdLength, `must be at most ${ADMIN_LIMITS.maxCustomerIdLength} characters`);
 export const customerIds = z
-  .array(z.string().min(1, 'must not be empty').max(ADMIN_LIMITS.maxCustomerIdLength, `must be at most ${ADMIN_LIMITS.maxCustomerIdLength} characters`))
+  .array(customerId)
   .min(1, 'must not be empty')
   .max(ADMIN_LIMITS.maxCustomerIds, `must have at most ${ADMIN_LIMITS.maxCustomerIds} ids per call`);
+export const idempotencyKey = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(ADMIN_LIMITS.maxIdempotencyKeyLength, `must be at most ${ADMIN_LIMITS.maxIdempotencyKeyLength} characters`);
+/** A segment's rule version: 1 at creation, one more at every rule change. */
+export const version = z.number().int().min(1, 'must be a version, 1 or more');
+export const expectedVersion = version;
 export const sampleSize = z
   .number()
   .int()

@@ -1,5 +1,5 @@
 import { BadUserInputError } from '../errors.js';
-import { parseSegmentId } from '../graphql/segment-id.js';
+import { parseSegmentId } from '../domain/segment-id.js';
 import { parseRule } from '../rules/parse-rule.js';
 import { referencedSegments, type Rule } from '../rules/rule.js';
 import type { SegmentRepository } from '../stores/postgres/segment-repository.js';

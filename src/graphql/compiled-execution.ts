@@ -1,5 +1,5 @@
 import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from '@apollo/server-gateway-interface';
-import { execute, printSchema, type GraphQLSchema } from 'graphql';
+import { execute, getNamedType, isInputObjectType, printSchema, typeFromAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
 
@@ -22,7 +22,8 @@ const NOT_COMPILED = Symbol('not compiled');
  * so this is one: it "loads" the subgraph schema it is given and never
  * changes it. graphql-js still executes what graphql-jit cannot compile and
  * every request that asks for an inline trace (ftv1), whose timings come
- * from Apollo Server's instrumentation of graphql-js.
+ * from Apollo Server's instrumentation of graphql-js, and the operations
+ * `worthCompiling` leaves out.
  */
 export function compiledExecution(schema: GraphQLSchema, options: CompiledExecutionOptions = {}): GatewayInterface {
   const compiled = new LRUCache<string, CompiledQuery | typeof NOT_COMPILED>({ max: options.maxOperations ?? 1000 });
@@ -33,7 +34,7 @@ export function compiledExecution(schema: GraphQLSchema, options: CompiledExecut
     const operationName = request.operationName ?? undefined;
     const slowPath = () =>
       execute({ schema: request.schema, document: request.document, contextValue: request.context, variableValues: variables, operationName });
-    if (request.metrics.captureTraces) return slowPath();
+    if (request.metrics.captureTraces || !worthCompiling(request.schema, request.operation)) return slowPath();
 
     const key = `${request.queryHash}:${operationName ?? ''}`;
     let query = compiled.get(key);
@@ -64,4 +65,20 @@ export function compiledExecution(schema: GraphQLSchema, options: CompiledExecut
       compiled.clear();
     },
   };
+}
+
+/**
+ * Whether an operation is compiled: not when a variable is of an input
+ * object type. graphql-jit writes coercion code for such a variable that
+ * grows with the type's nesting: for a `SegmentRuleInput` (rules within
+ * rules) compiling took 5 s of CPU, synchronously, before any resolver could
+ * check the token. Such operations are the admin ones (previews, create,
+ * update), which gain nothing from compiling, and each new document of them
+ * would hold the event loop, and every public read with it (issue 9, item 6).
+ */
+export function worthCompiling(schema: GraphQLSchema, operation: OperationDefinitionNode): boolean {
+  return (operation.variableDefinitions ?? []).every((variable) => {
+    const type = typeFromAST(schema, variable.type);
+    return !(type && isInputObjectType(getNamedType(type)));
+  });
 }

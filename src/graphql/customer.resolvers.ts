@@ -1,5 +1,5 @@
 import type { CustomerResolvers, SegmentMembershipResolvers } from '../generated/graphql.js';
-import { parseSegmentId } from './segment-id.js';
+import { parseSegmentId } from '../domain/segment-id.js';
 
 export const Customer: CustomerResolvers = {
   // The customers subgraph owns the entity; any id is a customer to us, and

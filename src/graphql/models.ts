@@ -1,3 +1,4 @@
+import type { MembershipExplanation } from '../admin/membership-explainer.js';
 import type { RuleChangePreview, RulePreview } from '../stores/postgres/rule-preview-repository.js';
 import type { SegmentRecord, SegmentStatus } from '../stores/postgres/segment-repository.js';
 
@@ -29,6 +30,7 @@ export interface SegmentConnectionModel {
   rows: SegmentRecord[];
   hasNextPage: boolean;
   status: SegmentStatus | undefined;
+  stale: boolean | undefined;
 }
 
 /** A rule preview as computed (`sample` holds customer ids). */
@@ -36,3 +38,6 @@ export type SegmentPreviewModel = RulePreview & { computedAt: Date };
 
 /** A rule-change preview as computed (samples hold customer ids). */
 export type SegmentChangePreviewModel = RuleChangePreview & { computedAt: Date };
+
+/** A membership explained (`Query.explainMembership`); `served` and `since` are read when asked for. */
+export type MembershipExplanationModel = MembershipExplanation;

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { Kind, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
+import { Kind, type DefinitionNode, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
 import type { OperationLimits } from '../config.js';
 import { CostLimitError } from '../errors.js';
 
@@ -25,7 +25,45 @@ export function operationLimits(limits: OperationLimits): { plugins: ApolloServe
   }).protect();
   // graphql-armor's declarations name Apollo Server's CommonJS types; the plugins are the same objects at run time.
   const armorPlugins = armor.plugins as unknown as ApolloServerPlugin[];
-  return { plugins: [...armorPlugins, entityCostLimit(limits)], validationRules: armor.validationRules };
+  return { plugins: [...armorPlugins, entityCostLimit(limits), onePreviewPerOperation()], validationRules: armor.validationRules };
+}
+
+/** The Query fields that run a rule over the whole customer base (README "Admin API limits"). */
+const PREVIEW_FIELDS = new Set(['previewSegment', 'previewSegmentChange']);
+
+/**
+ * Refuses an operation that selects more than one preview, through aliases,
+ * fragments or inline fragments: they would all run at once, and one is all
+ * a caller needs at a time. `@skip`/`@include` are not read: a preview that
+ * may run counts.
+ */
+export function onePreviewPerOperation(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, document }) {
+          if (operation?.operation !== 'query') return;
+          // Fields of one response key are merged into one execution (spec "Field Collection"), so count keys.
+          const previews = new Set(
+            rootFields(operation.selectionSet, fragmentsOf(document.definitions))
+              .filter((field) => PREVIEW_FIELDS.has(field.name.value))
+              .map((field) => (field.alias ?? field.name).value),
+          );
+          if (previews.size > 1) {
+            throw new CostLimitError(`The operation asks for ${previews.size} previews; one operation may run one`, 'previewsPerOperation');
+          }
+        },
+      };
+    },
+  };
+}
+
+function fragmentsOf(definitions: ReadonlyArray<DefinitionNode>): Map<string, FragmentDefinitionNode> {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  return fragments;
 }
 
 /**
@@ -39,11 +77,7 @@ export function entityCostLimit(limits: Pick<OperationLimits, 'maxRepresentation
       return {
         async didResolveOperation({ operation, document, request }) {
           if (!operation) return;
-          const fragments = new Map<string, FragmentDefinitionNode>();
-          for (const definition of document.definitions) {
-            if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-          }
-          for (const { representations, customerFields } of entityCalls(operation, fragments, request.variables ?? {})) {
+          for (const { representations, customerFields } of entityCalls(operation, fragmentsOf(document.definitions), request.variables ?? {})) {
             if (representations > limits.maxRepresentations) {
               throw new CostLimitError(
                 `_entities was given ${representations} representations; the limit is ${limits.maxRepresentations}`,

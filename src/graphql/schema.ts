@@ -5,6 +5,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import {
   defaultFieldResolver,
+  isObjectType,
   Kind,
   parse,
   visit,
@@ -13,13 +14,15 @@ import {
   type GraphQLFieldResolver,
   type GraphQLSchema,
 } from 'graphql';
-import { FIELD_SCOPES } from '../auth/field-scopes.js';
+import { fieldAccess, GUARDED_TYPES, PUBLIC } from '../auth/field-scopes.js';
 import type { Context } from '../context.js';
 import type { Resolvers } from '../generated/graphql.js';
 import { schemaDir } from '../paths.js';
 import { Customer, SegmentMembership } from './customer.resolvers.js';
 import { DateTime } from './date-time.scalar.js';
+import * as history from './membership-history.resolvers.js';
 import { OrderFilter } from './rule.resolvers.js';
+import * as explanation from './membership-explanation.resolvers.js';
 import * as admin from './segment-admin.resolvers.js';
 import { Query as SegmentQuery, Segment, SegmentConnection } from './segment.resolvers.js';
 
@@ -37,45 +40,60 @@ export function loadTypeDefs(options: SchemaOptions = {}, dir: string = schemaDi
 
 export const resolvers: Resolvers = {
   DateTime,
-  Query: { ...SegmentQuery, ...admin.Query },
+  Query: { ...SegmentQuery, ...admin.Query, ...explanation.Query },
   Mutation: admin.Mutation,
-  Customer,
+  Customer: { ...Customer, ...history.Customer },
   SegmentMembership,
-  Segment,
+  Segment: { ...Segment, ...history.Segment },
   SegmentConnection,
+  MembershipChange: history.MembershipChange,
+  MembershipChangeConnection: history.MembershipChangeConnection,
   SegmentPreview: admin.SegmentPreview,
   SegmentChangePreview: admin.SegmentChangePreview,
+  MembershipExplanation: explanation.MembershipExplanation,
   OrderFilter,
 };
 
 export function createSubgraphSchema(options: SchemaOptions = {}): GraphQLSchema {
-  return buildSubgraphSchema({
-    typeDefs: loadTypeDefs(options),
-    resolvers: withScopes(resolvers) as GraphQLResolverMap<unknown>,
-  });
+  const schema = buildSubgraphSchema({ typeDefs: loadTypeDefs(options), resolvers: resolvers as GraphQLResolverMap<unknown> });
+  guardFields(schema);
+  return schema;
+}
+
+/** A field of a guarded type has no entry in FIELD_SCOPES: the schema refuses to build. */
+export class MissingFieldDecisionError extends Error {
+  constructor(readonly fields: string[]) {
+    super(`no authorization decision in FIELD_SCOPES for ${fields.join(', ')}; give each a scope or PUBLIC`);
+    this.name = 'MissingFieldDecisionError';
+  }
 }
 
 /**
- * Wraps every field in FIELD_SCOPES so it resolves only for a caller holding
- * the scope. The subgraph enforces this itself, whatever sits in front of it.
+ * Enforces FIELD_SCOPES on the built schema: every field of a guarded type
+ * resolves only for a caller holding its scope, unless it is PUBLIC. The
+ * subgraph enforces this itself, whatever sits in front of it. A field with
+ * no decision is refused at start-up rather than served to anyone.
  */
-function withScopes(map: Resolvers): Resolvers {
-  const wrapped: Record<string, Record<string, unknown>> = { ...(map as Record<string, Record<string, unknown>>) };
-  for (const [typeName, fields] of Object.entries(FIELD_SCOPES)) {
-    const typeResolvers = { ...(wrapped[typeName] ?? {}) };
-    for (const [fieldName, scope] of Object.entries(fields)) {
-      const resolve = (typeResolvers[fieldName] as GraphQLFieldResolver<unknown, Context> | undefined) ?? defaultFieldResolver;
-      typeResolvers[fieldName] = async (parent: unknown, args: Record<string, unknown>, context: Context, info: Parameters<GraphQLFieldResolver<unknown, Context>>[3]) => {
-        await context.auth.require(scope);
+export function guardFields(schema: GraphQLSchema): void {
+  const undecided: string[] = [];
+  for (const typeName of GUARDED_TYPES) {
+    const type = schema.getType(typeName);
+    if (!isObjectType(type)) continue;
+    for (const field of Object.values(type.getFields())) {
+      const access = fieldAccess(typeName, field.name);
+      if (access === undefined) undecided.push(`${typeName}.${field.name}`);
+      if (access === undefined || access === PUBLIC) continue;
+      const resolve: GraphQLFieldResolver<unknown, Context> = field.resolve ?? defaultFieldResolver;
+      field.resolve = async (parent, args, context: Context, info) => {
+        await context.auth.require(access);
         return resolve(parent, args, context, info);
       };
     }
-    wrapped[typeName] = typeResolvers;
   }
-  return wrapped as Resolvers;
+  if (undecided.length > 0) throw new MissingFieldDecisionError(undecided);
 }
 
-/** Adds `@requiresScopes` to the fields of FIELD_SCOPES and imports it through `@link`. */
+/** Adds `@requiresScopes` to the scoped fields of FIELD_SCOPES and imports it through `@link`. */
 function withRequiresScopes(typeDefs: DocumentNode): DocumentNode {
   const requiresScopes = (scope: string): DirectiveNode => ({
     kind: Kind.DIRECTIVE,
@@ -96,8 +114,8 @@ function withRequiresScopes(typeDefs: DocumentNode): DocumentNode {
     ObjectTypeDefinition: { enter: (node) => void (typeName = node.name.value) },
     ObjectTypeExtension: { enter: (node) => void (typeName = node.name.value) },
     FieldDefinition(node) {
-      const scope = typeName ? FIELD_SCOPES[typeName]?.[node.name.value] : undefined;
-      return scope ? { ...node, directives: [...(node.directives ?? []), requiresScopes(scope)] } : undefined;
+      const scope = typeName ? fieldAccess(typeName, node.name.value) : undefined;
+      return scope && scope !== PUBLIC ? { ...node, directives: [...(node.directives ?? []), requiresScopes(scope)] } : undefined;
     },
     Directive(node) {
       if (node.name.value !== 'link') return undefined;

@@ -1,7 +1,7 @@
 import { BadUserInputError } from '../errors.js';
 import type { QueryResolvers, SegmentConnectionResolvers, SegmentResolvers } from '../generated/graphql.js';
 import { decodeSegmentCursor, encodeSegmentCursor } from './cursor.js';
-import { parseSegmentId } from './segment-id.js';
+import { parseSegmentId } from '../domain/segment-id.js';
 
 const DEFAULT_PAGE_SIZE = 20;
 const MAX_PAGE_SIZE = 100;
@@ -12,14 +12,14 @@ export const Query: QueryResolvers = {
     return id === null ? null : loaders.segments.load(id);
   },
 
-  segments: async (_parent, { first, after, status }, { segments }) => {
+  segments: async (_parent, { first, after, status, stale }, { segments }) => {
     const pageSize = first ?? DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
       throw new BadUserInputError(`first must be between 1 and ${MAX_PAGE_SIZE}`, 'first');
     }
     const afterId = after == null ? undefined : decodeSegmentCursor(after, 'after');
-    const page = await segments.page({ first: pageSize, afterId, status: status ?? undefined });
-    return { ...page, status: status ?? undefined };
+    const page = await segments.page({ first: pageSize, afterId, status: status ?? undefined, stale: stale ?? undefined });
+    return { ...page, status: status ?? undefined, stale: stale ?? undefined };
   },
 };
 
@@ -44,5 +44,5 @@ export const SegmentConnection: SegmentConnectionResolvers = {
     hasNextPage,
     endCursor: rows.length > 0 ? encodeSegmentCursor(rows[rows.length - 1]!.id) : null,
   }),
-  totalCount: ({ status }, _args, { segments }) => segments.count(status),
+  totalCount: ({ status, stale }, _args, { segments }) => segments.count(status, stale),
 };

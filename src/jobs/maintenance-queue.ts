@@ -28,7 +28,13 @@ export interface TimeMaintenanceJob {
   data: Record<string, never>;
 }
 
-export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob | TimeMaintenanceJob;
+/** Drops membership events older than the retention (see MembershipEventRetention). */
+export interface PruneMembershipEventsJob {
+  name: 'prune-membership-events';
+  data: Record<string, never>;
+}
+
+export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob | TimeMaintenanceJob | PruneMembershipEventsJob;
 
 /**
  * How often time maintenance runs: how long after a window edge passes a
@@ -36,6 +42,14 @@ export type MaintenanceJob = RebuildServingStoreJob | PublishMembershipEventsJob
  * orders that crossed an edge since the last one, not to the history.
  */
 export const TIME_MAINTENANCE_EVERY_MS = 60_000;
+
+/**
+ * How often membership-event retention runs. Each run deletes at most a
+ * bounded number of batches (so that it never holds up the other maintenance
+ * jobs for long) and the next one carries on; what a run finds to delete is
+ * what aged past the retention since the previous one.
+ */
+export const MEMBERSHIP_RETENTION_EVERY_MS = 5 * 60_000;
 
 /**
  * How often the worker checks that Redis still holds the serving keys and
@@ -90,4 +104,13 @@ export async function requestMembershipPublish(queue: MaintenanceQueue) {
 /** Installs the periodic time maintenance; idempotent. */
 export async function scheduleTimeMaintenance(queue: MaintenanceQueue, everyMs = TIME_MAINTENANCE_EVERY_MS) {
   await queue.upsertJobScheduler('time-maintenance', { every: everyMs }, { name: 'time-maintenance', data: {}, opts: { removeOnComplete: { count: 100 } } });
+}
+
+/** Installs the periodic membership-event retention; idempotent. */
+export async function scheduleMembershipRetention(queue: MaintenanceQueue, everyMs = MEMBERSHIP_RETENTION_EVERY_MS) {
+  await queue.upsertJobScheduler(
+    'membership-retention',
+    { every: everyMs },
+    { name: 'prune-membership-events', data: {}, opts: { removeOnComplete: { count: 100 } } },
+  );
 }

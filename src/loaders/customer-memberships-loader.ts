@@ -21,6 +21,11 @@ export class CustomerMembershipsView {
     return this.snapshot.has(segmentId) && this.segments.get(segmentId)?.status === 'ACTIVE';
   }
 
+  /** When the customer entered the active segment (epoch ms), as served; null when not a member. */
+  sinceMs(segmentId: number): number | null {
+    return this.has(segmentId) ? this.snapshot.get(segmentId)! : null;
+  }
+
   activeSegments(): SegmentRecord[] {
     return this.activeIds().map((id) => this.segments.get(id)!);
   }

@@ -1,4 +1,4 @@
-import { DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
+import { conditionsOf, DAY_MS, type AttributeCondition, type Condition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
 
 /** A parameterized statement for pg: values travel separately from the text. */
 export interface SqlQuery {
@@ -168,6 +168,23 @@ class RuleCompiler {
     return `(${this.membership(rule.inSegment)}.customer_id IS NOT NULL)`;
   }
 
+  /**
+   * The customer's value a condition compares, as text: the aggregate its
+   * predicate reads (the same derived-table column), the attribute as `->>`
+   * reads it, instants as RFC 3339 UTC with milliseconds, 'true' or 'false'
+   * for an inSegment. NULL when there is none (no matching order, a missing
+   * attribute).
+   */
+  actual(condition: Condition): string {
+    if ('orderCount' in condition) return `coalesce(${this.aggregate(condition.orderCount.filter, 'n')}, 0)::text`;
+    if ('orderTotal' in condition) return `coalesce(${this.aggregate(condition.orderTotal.filter, 'total')}, 0)::text`;
+    if ('lastOrder' in condition) return rfc3339(this.aggregate(condition.lastOrder.filter, 'last'));
+    if ('attribute' in condition) {
+      return condition.attribute.field === 'createdAt' ? rfc3339('c.created_at') : this.attributeColumn(condition.attribute.field).column;
+    }
+    return `(${this.membership(condition.inSegment)}.customer_id IS NOT NULL)::text`;
+  }
+
   private cutoff(days: number): string {
     return this.param(new Date(this.options.asOf.getTime() - days * DAY_MS).toISOString(), 'timestamptz');
   }
@@ -212,11 +229,15 @@ class RuleCompiler {
     return alias;
   }
 
+  /** The text column of `country`, `city` or `attributes.<key>` (with the key's parameter, for custom attributes). */
+  private attributeColumn(field: string): { column: string; key: string | null } {
+    const key = field.startsWith('attributes.') ? this.param(field.slice('attributes.'.length), 'text') : null;
+    return { column: key ? `(c.attributes ->> ${key})` : field === 'country' ? 'c.country' : 'c.city', key };
+  }
+
   private attribute({ field, op, value, values }: AttributeCondition): string {
     if (field === 'createdAt') return `(c.created_at ${SQL_COMPARISON[op as ScalarComparison]} ${this.param(value, 'timestamptz')})`;
-    const isCustom = field.startsWith('attributes.');
-    const key = isCustom ? this.param(field.slice('attributes.'.length), 'text') : null;
-    const column = key ? `(c.attributes ->> ${key})` : field === 'country' ? 'c.country' : 'c.city';
+    const { column, key } = this.attributeColumn(field);
     switch (op) {
       case 'IN':
         return `(${column} = ANY(${this.param(values, 'text[]')}))`;
@@ -232,6 +253,9 @@ class RuleCompiler {
     }
   }
 }
+
+/** An instant as RFC 3339 UTC with milliseconds, whatever the session's time zone. */
+const rfc3339 = (instant: string) => `to_char(${instant} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /** `SELECT customer_id` of every customer (or every one of `customerIds`) that matches the rule. */
 export function compileMembersQuery(rule: Rule, options: CompileOptions): SqlQuery {
@@ -329,6 +353,32 @@ export function compileMembershipMatrix(rules: readonly Rule[], options: MatrixO
   const scopeJoin = flags ? `\nJOIN unnest(${compiler.param(universe, 'text[]')}, ${flags}) AS sc (customer_id, scope) ON sc.customer_id = c.id` : '';
   return {
     text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}${scopeJoin}\nWHERE ${compiler.customerFilter()}`,
+    values: compiler.values,
+  };
+}
+
+export interface ExplanationOptions {
+  /** The time of computation: relative windows are measured back from it. */
+  asOf: Date;
+  /** The one customer explained. */
+  customerId: string;
+}
+
+/**
+ * One customer's verdict on a rule and the facts behind it, in one statement
+ * of the event path's form (one customer, the customer's orders read once):
+ * `member` is the rule's predicate; for the i-th condition of
+ * `conditionsOf(rule)`, `h<i>` is that condition's own predicate and `v<i>`
+ * the value it compares (see `actual`). Conditions read the same derived
+ * tables as `member`, so the facts cannot drift from the verdict. No row when
+ * the customer is not in `customers`: such a customer is a member of no rule.
+ */
+export function compileExplanationQuery(rule: Rule, { asOf, customerId }: ExplanationOptions): SqlQuery {
+  const compiler = new RuleCompiler({ asOf, customerIds: [customerId], singlePass: true });
+  const member = compiler.predicate(rule);
+  const columns = conditionsOf(rule).map((condition, i) => `,\n  ${compiler.predicate(condition)} AS h${i}, ${compiler.actual(condition)} AS v${i}`);
+  return {
+    text: `SELECT ${member} AS member${columns.join('')}\n${compiler.from()}\nWHERE ${compiler.customerFilter()}`,
     values: compiler.values,
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSegmentId } from '../domain/segment-id.js';
 import { parseDateTime } from './date-time.js';
 import {
   RULE_LIMITS,
@@ -109,7 +110,7 @@ const nodeSchema: z.ZodType<Rule> = z.lazy(() =>
       orderTotal: optional(aggregateSchema),
       lastOrder: optional(recencySchema),
       attribute: optional(attributeSchema),
-      inSegment: optional(z.string().regex(/^[1-9]\d{0,9}$/, 'must be a segment id')),
+      inSegment: optional(z.string().refine((id) => parseSegmentId(id) !== null, 'must be a segment id')),
     })
     .superRefine((node, ctx) => {
       const set = RULE_NODE_KINDS.filter((k) => node[k] !== undefined);

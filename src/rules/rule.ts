@@ -100,6 +100,17 @@ export function referencedSegments(rule: Rule): Set<string> {
   return ids;
 }
 
+/** A rule node that compares one value of the customer: neither all, any nor not. */
+export type Condition = Exclude<Rule, { all: Rule[] } | { any: Rule[] } | { not: Rule }>;
+
+/** The conditions of a rule, in pre-order (the order an explanation lists them in). */
+export function conditionsOf(rule: Rule): Condition[] {
+  if ('all' in rule) return rule.all.flatMap(conditionsOf);
+  if ('any' in rule) return rule.any.flatMap(conditionsOf);
+  if ('not' in rule) return conditionsOf(rule.not);
+  return [rule];
+}
+
 /** Whether the rule reads the order history (so new orders can change its members). */
 export function readsOrders(rule: Rule): boolean {
   if ('all' in rule) return rule.all.some(readsOrders);

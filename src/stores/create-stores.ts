@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { DEFAULT_SERVING, type Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { migrationsDir } from '../paths.js';
+import { MembershipHistoryRepository } from './postgres/membership-history-repository.js';
 import { MembershipRepository } from './postgres/membership-repository.js';
 import { migrate } from './postgres/migrator.js';
 import { createPool, ensureDatabase } from './postgres/pool.js';
+import { previewPoolOptions, RulePreviewRepository } from './postgres/rule-preview-repository.js';
 import { SegmentComputationRepository } from './postgres/segment-computation-repository.js';
+import { SegmentOutboxRepository } from './postgres/segment-outbox-repository.js';
 import { SegmentRepository } from './postgres/segment-repository.js';
 import { ChangeOutboxRepository } from './postgres/change-outbox-repository.js';
 import { MembershipEventStream } from './redis/membership-event-stream.js';
@@ -16,25 +18,55 @@ import { SegmentChangeChannel } from './redis/segment-change-channel.js';
 import { MembershipServingStore } from './redis/serving-store.js';
 import { SegmentCatalog } from './segment-catalog.js';
 import { MembershipReader } from './membership-reader.js';
+import { DEFAULT_SERVING, type ServingConfig } from './serving-config.js';
+import { runReadinessChecks, type ReadinessReport } from './readiness.js';
+import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './preview-pool-config.js';
 
-/** Every store adapter of one process, over one Postgres pool and two Redis connections. */
+/**
+ * Every store adapter of one process, over one Postgres pool (and the preview
+ * pool, which connects only when a preview runs) and Redis connections.
+ */
 export interface Stores {
   pool: pg.Pool;
+  /** The preview pool: its own connections, size and timeouts (PreviewPoolConfig); `rulePreviews` runs on it. */
+  previewPool: pg.Pool;
   redis: Redis;
   keys: RedisKeys;
   segments: SegmentRepository;
   memberships: MembershipRepository;
   computations: SegmentComputationRepository;
   changeOutbox: ChangeOutboxRepository;
+  /** Side effects of admin changes, carried out by the workers. */
+  segmentOutbox: SegmentOutboxRepository;
+  /** Rule previews, on the preview pool: bounded, and never in the way of reads. */
+  rulePreviews: RulePreviewRepository;
   servingStore: MembershipServingStore;
   /** The serving path's membership reads: Redis on a connection of their own, Postgres as the fallback. */
   membershipReader: MembershipReader;
   eventStream: MembershipEventStream;
+  /** Reads of membership history (`Customer.segmentHistory`, `Segment.membershipChanges`, `Segment.sizeHistory`). */
+  membershipHistory: MembershipHistoryRepository;
   segmentChanges: SegmentChangeChannel;
   catalog: SegmentCatalog;
-  /** Resolves when Postgres and Redis both answer. */
-  checkReadiness(): Promise<void>;
+  /** Whether Postgres and Redis each answer (within READINESS_CHECK_TIMEOUT_MS); never rejects. */
+  checkReadiness(): Promise<ReadinessReport>;
   close(): Promise<void>;
+}
+
+/** Where the stores live; the entry points fill it from the config module. */
+export interface StoreSettings {
+  databaseUrl: string;
+  redisUrl: string;
+  /** Prefix of every Redis key this deployment writes. */
+  redisPrefix: string;
+  /** @defaultValue DEFAULT_SERVING */
+  serving?: ServingConfig;
+  /** Age after which membership-events stream entries are trimmed, in ms. @defaultValue DEFAULT_STREAM_RETENTION_MS */
+  membershipStreamRetentionMs?: number;
+  /** @defaultValue DEFAULT_PREVIEW_POOL */
+  previewPool?: PreviewPoolConfig;
+  /** Where previews connect, for a replica or (in tests) a relay. @defaultValue databaseUrl */
+  previewDatabaseUrl?: string;
 }
 
 // Commands of the general connection (announcements, health) that Redis has
@@ -51,13 +83,20 @@ const BULK_COMMAND_TIMEOUT_MS = 30_000;
  * when needed, and subscribes the segment catalog to change announcements.
  */
 export async function createStores(
-  config: Pick<Config, 'databaseUrl' | 'redisUrl' | 'redisPrefix'> & Partial<Pick<Config, 'serving'>>,
+  config: StoreSettings,
   logger: Logger,
 ): Promise<Stores> {
   const serving = config.serving ?? DEFAULT_SERVING;
   await ensureDatabase(config.databaseUrl);
   const pool = createPool(config.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') });
   await migrate(pool, migrationsDir);
+  // Previews get connections of their own, with a statement timeout: a pool
+  // opens none until it is used, so worker processes never connect it.
+  const previewLimits = config.previewPool ?? DEFAULT_PREVIEW_POOL;
+  const previewPool = createPool(config.previewDatabaseUrl ?? config.databaseUrl, {
+    ...previewPoolOptions(previewLimits),
+    onError: (error) => logger.error({ err: error }, 'postgres idle preview connection error'),
+  });
 
   const keys = redisKeys(config.redisPrefix);
   const redis = createRedis(config.redisUrl, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS });
@@ -84,7 +123,7 @@ export async function createStores(
   const memberships = new MembershipRepository(pool);
   const membershipReader = new MembershipReader(new MembershipServingStore(servingRedis, keys), memberships, serving, logger);
   const segmentChanges = new SegmentChangeChannel(redis, keys);
-  const catalog = new SegmentCatalog(segments);
+  const catalog = new SegmentCatalog(segments, { ttlMs: serving.segmentCacheTtlMs });
   const unsubscribe = await segmentChanges.subscribe(
     subscriber,
     (ids) => catalog.invalidate(ids),
@@ -93,25 +132,29 @@ export async function createStores(
 
   return {
     pool,
+    previewPool,
     redis,
     keys,
     segments,
     memberships,
     computations: new SegmentComputationRepository(pool),
     changeOutbox: new ChangeOutboxRepository(pool),
+    segmentOutbox: new SegmentOutboxRepository(pool),
+    rulePreviews: new RulePreviewRepository(previewPool, previewLimits),
     servingStore: new MembershipServingStore(bulkRedis, keys),
     membershipReader,
-    eventStream: new MembershipEventStream(bulkRedis, keys),
+    eventStream: new MembershipEventStream(bulkRedis, keys, { retentionMs: config.membershipStreamRetentionMs }),
+    membershipHistory: new MembershipHistoryRepository(pool),
     segmentChanges,
     catalog,
-    async checkReadiness() {
-      await Promise.all([pool.query('SELECT 1'), redis.ping()]);
+    checkReadiness() {
+      return runReadinessChecks({ postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() });
     },
     async close() {
       if (subscriber.status === 'ready') await unsubscribe().catch(() => undefined);
       membershipReader.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis), closeRedis(servingRedis), closeRedis(bulkRedis)]);
-      await pool.end();
+      await Promise.all([pool.end(), previewPool.end()]);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import CircuitBreaker from 'opossum';
 import type { Logger } from '../logger.js';
+import { membershipBatchSize, servingReads, timeStoreCall } from '../metrics/metrics.js';
 import type { MembershipRepository } from './postgres/membership-repository.js';
 import type { MembershipServingStore, MembershipSnapshot } from './redis/serving-store.js';
 
@@ -63,7 +64,7 @@ export class MembershipReader {
   ) {
     this.breaker = new CircuitBreaker(
       async (customerIds: readonly string[]): Promise<MembershipRead> => {
-        const served = await settleWithin(redis.readMany(customerIds), options.redisTimeoutMs, 'Redis');
+        const served = await timeStoreCall('redis', 'serving_read', () => settleWithin(redis.readMany(customerIds), options.redisTimeoutMs, 'Redis'));
         if (!served.built) throw new ServingStoreNotBuiltError();
         return { source: 'REDIS', snapshots: served.snapshots, upToDateAt: served.upToDateAt };
       },
@@ -87,6 +88,13 @@ export class MembershipReader {
   }
 
   async readMany(customerIds: readonly string[]): Promise<MembershipRead> {
+    membershipBatchSize.observe(customerIds.length);
+    const read = await this.read(customerIds);
+    servingReads.inc({ source: read.source }, customerIds.length);
+    return read;
+  }
+
+  private async read(customerIds: readonly string[]): Promise<MembershipRead> {
     let redisError: unknown;
     try {
       return await this.breaker.fire(customerIds);
@@ -96,7 +104,9 @@ export class MembershipReader {
     try {
       // The query's own timeout does not cover waiting for a connection (a stalled Postgres accepts none): this does.
       const read = this.postgres.readMany(customerIds, this.options.postgresTimeoutMs);
-      const { snapshots, upToDateAt } = await settleWithin(read, this.options.postgresTimeoutMs, 'Postgres');
+      const { snapshots, upToDateAt } = await timeStoreCall('postgres', 'fallback_read', () =>
+        settleWithin(read, this.options.postgresTimeoutMs, 'Postgres'),
+      );
       return { source: 'POSTGRES', snapshots, upToDateAt };
     } catch (postgresError) {
       this.logFailure(redisError, postgresError);

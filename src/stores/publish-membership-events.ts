@@ -8,22 +8,24 @@ export interface PublisherDependencies {
   pool: pg.Pool;
   servingStore: Pick<MembershipServingStore, 'applyChanges'>;
   stream: MembershipEventStream;
+  /** Told of every batch once it is committed and served (metrics). */
+  onPublished?: (events: readonly MembershipEvent[]) => void;
 }
 
 // Events per transaction: one Postgres read, then one Redis pipeline for the
-// serving keys, one for the stream and the stamp, all three at once.
+// serving keys, one for the stream and the outbox deletion, all three at once.
 const BATCH = 10_000;
 
 /**
- * Publishes unpublished membership events (the outbox in
- * segment_membership_events) in id order: applies each change to the
- * customer's serving key (HSET on ENTERED, HDEL on LEFT), appends the events
- * to the stream, and stamps them published, a batch per transaction, until
- * none is left. Changes of one membership are serialised by its row in
+ * Publishes unpublished membership events (the ids in
+ * membership_event_outbox, filled by a trigger on segment_membership_events)
+ * in id order: applies each change to the customer's serving key (HSET on
+ * ENTERED, HDEL on LEFT), appends the events to the stream, and deletes their
+ * ids from the outbox, a batch per transaction, until none is left. Changes of one membership are serialised by its row in
  * segment_memberships, so their ids follow their commit order and replaying
  * in id order ends in the state Postgres holds. The serving-store lock keeps
  * a single publisher (the full rebuild takes it too), so rows need no lock. The stream is
- * at-least-once: after a crash between the stream append and the stamp, a
+ * at-least-once: after a crash between the stream append and the commit, a
  * batch is appended again, with the same event ids.
  *
  * Each batch first reads how far Postgres reflects committed changes
@@ -41,27 +43,32 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
       await client.query('BEGIN');
       try {
         const { rows: marks } = await client.query<{ at: Date }>(`SELECT ${REFLECTED_UP_TO_SQL} AS at`);
-        const { rows } = await client.query<MembershipEvent>(
-          // Ordered by the bigint id, not by its text (where "997" sorts after "2427").
-          `SELECT e.id::text AS id, e.segment_id AS "segmentId", e.customer_id AS "customerId", e.change, e.at, e.cause,
-                  e.segment_version AS "segmentVersion"
-             FROM segment_membership_events e WHERE e.published_at IS NULL ORDER BY e.id LIMIT $1`,
+        // Ordered by the bigint id, not by its text (where "997" sorts after "2427"). An id whose event
+        // is gone (erased, or its segment deleted) is dropped from the outbox with the others.
+        const { rows: claimed } = await client.query<MembershipEvent & { claimedId: string; id: string | null }>(
+          `SELECT o.event_id::text AS "claimedId", e.id::text AS id, e.segment_id AS "segmentId", e.customer_id AS "customerId",
+                  e.change, e.at, e.cause, e.segment_version AS "segmentVersion"
+             FROM (SELECT event_id FROM membership_event_outbox ORDER BY event_id LIMIT $1) o
+             LEFT JOIN segment_membership_events e ON e.id = o.event_id
+            ORDER BY o.event_id`,
           [BATCH],
         );
-        const last = rows.length < BATCH;
+        const rows: MembershipEvent[] = claimed.flatMap(({ claimedId: _, ...event }) => (event.id === null ? [] : [event as MembershipEvent]));
+        const last = claimed.length < BATCH;
         const upToDateAt = last ? marks[0]!.at : undefined;
-        if (rows.length === 0) {
+        if (claimed.length === 0) {
           await deps.servingStore.applyChanges([], upToDateAt);
           await client.query('COMMIT');
           return published;
         }
-        // The stamp is written while Redis applies the batch, and committed only once Redis has it.
+        // The outbox rows go while Redis applies the batch, and the deletion commits only once Redis has it.
         await Promise.all([
           deps.servingStore.applyChanges(rows, upToDateAt),
           deps.stream.append(rows),
-          client.query('UPDATE segment_membership_events SET published_at = now() WHERE id = ANY($1::bigint[])', [rows.map((e) => e.id)]),
+          client.query('DELETE FROM membership_event_outbox WHERE event_id = ANY($1::bigint[])', [claimed.map((c) => c.claimedId)]),
         ]);
         await client.query('COMMIT');
+        deps.onPublished?.(rows);
         published += rows.length;
         if (last) return published;
       } catch (error) {

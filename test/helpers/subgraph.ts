@@ -1,7 +1,8 @@
-import { createApiDependencies, openApiQueues } from '../../src/api-dependencies.js';
-import type { MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
-import type { RecomputeQueue } from '../../src/jobs/recompute-queue.js';
+import { createApiDependencies } from '../../src/api-dependencies.js';
+import { bullConnection, createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger } from '../../src/logger.js';
+import { QueueBoard } from '../../src/queue-board/index.js';
 import { createServer, type ServerOptions } from '../../src/server.js';
 import type { Stores } from '../../src/stores/create-stores.js';
 import { TEST_REDIS_URL } from './test-environment.js';
@@ -9,7 +10,7 @@ import { TEST_AUTH } from './tokens.js';
 
 export interface RunningSubgraph {
   url: string;
-  /** The queue the subgraph asks for recomputes on, to inspect what it asked. */
+  /** The recompute queue of this test's workers, to inspect what was asked of it. */
   recomputeQueue: RecomputeQueue;
   maintenanceQueue: MaintenanceQueue;
   stop(): Promise<void>;
@@ -20,9 +21,13 @@ export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
 ): Promise<RunningSubgraph> {
-  const { queues, recomputeQueue, maintenanceQueue, close } = openApiQueues(TEST_REDIS_URL, stores.keys.bullPrefix);
-  const api = createApiDependencies(stores, queues, TEST_AUTH);
-  const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger: createLogger('silent') });
+  const connection = bullConnection(TEST_REDIS_URL, 'segments-test');
+  const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
+  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
+  const api = createApiDependencies(stores, TEST_AUTH);
+  const logger = createLogger('silent');
+  const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
+  const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger, queueBoard });
   const port = await server.listen(0, '127.0.0.1');
   return {
     url: `http://127.0.0.1:${port}/`,
@@ -30,7 +35,7 @@ export async function startSubgraph(
     maintenanceQueue,
     async stop() {
       await server.stop();
-      await close();
+      await Promise.all([recomputeQueue.close(), maintenanceQueue.close(), queueBoard.close()]);
     },
   };
 }

@@ -5,6 +5,7 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
+import { fetchLikeTheRouter } from '../../examples/supergraph/index.js';
 import { loadTypeDefs } from '../../src/graphql/schema.js';
 
 // A stand-in for the team that owns Customer: it knows ids and names only.
@@ -23,26 +24,6 @@ export const customersTypeDefs = parse(/* GraphQL */ `
 export interface RunningSupergraph {
   url: string;
   stop(): Promise<void>;
-}
-
-/**
- * Fetches for the gateway as Apollo Router reads subgraph answers: the
- * GraphQL errors of a JSON body count whatever the HTTP status (see
- * apollographql/router#1664), where @apollo/gateway alone would replace a
- * 4xx answer by INTERNAL_SERVER_ERROR.
- */
-async function fetchLikeTheRouter(url: string, init?: RequestInit): Promise<Response> {
-  const response = await fetch(url, init);
-  if (response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
-  const body = await response.text();
-  const hasErrors = (() => {
-    try {
-      return Array.isArray((JSON.parse(body) as { errors?: unknown }).errors);
-    } catch {
-      return false;
-    }
-  })();
-  return new Response(body, { status: hasErrors ? 200 : response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /**

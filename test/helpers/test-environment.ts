@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { DEFAULT_SERVING, type ServingConfig } from '../../src/config.js';
+import type { PreviewPoolConfig } from '../../src/stores/preview-pool-config.js';
 import { createLogger } from '../../src/logger.js';
 import { createStores, type Stores } from '../../src/stores/create-stores.js';
 
@@ -71,20 +72,32 @@ export interface TestStores extends Stores {
   dispose(): Promise<void>;
 }
 
+export interface TestStoreOptions {
+  redisUrl?: string;
+  /** The Postgres server (no database): the namespace's database is created there. */
+  postgresUrl?: string;
+  /** The server previews connect to (a relay in front of `postgresUrl`), same database. @defaultValue postgresUrl */
+  previewPostgresUrl?: string;
+  previewPool?: PreviewPoolConfig;
+  servingBuilt?: boolean;
+  serving?: Partial<ServingConfig>;
+}
+
 /**
  * Real stores (migrated database, Redis) in a namespace of their own. An
  * empty database's serving store is complete, so it is marked built unless
  * `servingBuilt: false` asks for the state of a Redis that lost its keys.
  */
-export async function createTestStores(
-  options: { redisUrl?: string; postgresUrl?: string; servingBuilt?: boolean; serving?: Partial<ServingConfig> } = {},
-): Promise<TestStores> {
+export async function createTestStores(options: TestStoreOptions = {}): Promise<TestStores> {
   const namespace = createTestNamespace(options.postgresUrl);
+  const database = new URL(namespace.databaseUrl).pathname;
   const stores = await createStores({
     databaseUrl: namespace.databaseUrl,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
     redisPrefix: namespace.redisPrefix,
     serving: { ...DEFAULT_SERVING, ...options.serving },
+    ...(options.previewPool ? { previewPool: options.previewPool } : {}),
+    ...(options.previewPostgresUrl ? { previewDatabaseUrl: `${options.previewPostgresUrl}${database}` } : {}),
   }, createLogger('silent'));
   if (options.servingBuilt ?? true) await stores.servingStore.markBuilt();
   return Object.assign(stores, {

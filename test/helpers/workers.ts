@@ -1,9 +1,34 @@
 import { createLogger } from '../../src/logger.js';
 import type { Stores } from '../../src/stores/create-stores.js';
+import { recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { startWorkers, type RunningWorkers, type WorkerDependencies } from '../../workers/index.js';
+import { eraseServingKeys } from '../../src/stores/erase-serving-keys.js';
+import { SegmentOutboxRelay } from '../../workers/segment-outbox-relay.js';
 import { TEST_REDIS_URL } from './test-environment.js';
 
 /** The real workers over `stores`, in this process. */
 export function startTestWorkers(stores: Stores, options: Partial<WorkerDependencies> = {}): Promise<RunningWorkers> {
   return startWorkers({ redisUrl: TEST_REDIS_URL, stores, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...options });
+}
+
+export interface RunningRelay {
+  stop(): Promise<void>;
+}
+
+/**
+ * Only the workers' relay of admin side effects, queueing on `recomputeQueue`
+ * with nobody consuming it: what the mutations asked for stays there to be
+ * inspected.
+ */
+export function startSegmentOutboxRelay(stores: Stores, recomputeQueue: RecomputeQueue): RunningRelay {
+  const relay = new SegmentOutboxRelay({
+    outbox: stores.segmentOutbox,
+    segments: stores.segments,
+    segmentChanges: stores.segmentChanges,
+    recompute: recomputeRequests(recomputeQueue),
+    eraseServingKeys: (customerIds) => eraseServingKeys(stores, customerIds),
+    logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+  });
+  relay.start();
+  return { stop: () => relay.stop() };
 }

@@ -100,7 +100,7 @@ describe('membership computation: schedules, order events, publication', () => {
     }
 
     // Every change was recorded once, then published: Redis agrees with Postgres.
-    await expect.poll(async () => (await stores.pool.query(`SELECT count(*)::int AS n FROM segment_membership_events WHERE published_at IS NULL`)).rows[0].n, { timeout: 10_000 }).toBe(0);
+    await expect.poll(async () => (await stores.pool.query(`SELECT count(*)::int AS n FROM membership_event_outbox`)).rows[0].n, { timeout: 10_000 }).toBe(0);
     const { rows: events } = await stores.pool.query(
       `SELECT segment_id, change, cause, count(*)::int AS n, count(DISTINCT customer_id)::int AS customers FROM segment_membership_events GROUP BY 1, 2, 3 ORDER BY 1`,
     );
@@ -278,7 +278,7 @@ describe('membership computation: schedules, order events, publication', () => {
     await expect
       .poll(async () => {
         const counts = await subgraph.recomputeQueue.getJobCounts('waiting', 'active', 'prioritized');
-        const unpublished = (await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events WHERE published_at IS NULL')).rows[0].n;
+        const unpublished = (await stores.pool.query('SELECT count(*)::int AS n FROM membership_event_outbox')).rows[0].n;
         return Object.values(counts).reduce((sum, n) => sum + n, 0) + unpublished;
       }, { timeout: 15_000 })
       .toBe(0);

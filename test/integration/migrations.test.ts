@@ -1,4 +1,4 @@
-import { cp, mkdtemp, rm, appendFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -7,6 +7,11 @@ import { migrationsDir } from '../../src/paths.js';
 import { migrate, MigrationChecksumError } from '../../src/stores/postgres/migrator.js';
 import { createPool, ensureDatabase } from '../../src/stores/postgres/pool.js';
 import { createTestNamespace, type TestNamespace } from '../helpers/test-environment.js';
+
+/** The migrations this checkout ships, by the migrator's own naming rule. */
+async function shippedMigrations(): Promise<string[]> {
+  return (await readdir(migrationsDir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).map((f) => f.replace(/\.sql$/, '')).sort();
+}
 
 describe('migrations', () => {
   const opened: Array<{ namespace: TestNamespace; pools: pg.Pool[] }> = [];
@@ -37,7 +42,9 @@ describe('migrations', () => {
   it('applies every migration once, even when processes start together', async () => {
     const pools = await freshDatabase(3);
     const results = await Promise.all(pools.map((pool) => migrate(pool, migrationsDir)));
-    expect(results.flat().sort()).toEqual(['0001_order_history', '0002_segments', '0003_segment_definitions', '0004_membership_events', '0005_pipeline_at_scale', '0006_serving_freshness']);
+    const shipped = await shippedMigrations();
+    expect(shipped.slice(0, 2)).toEqual(['0001_order_history', '0002_segments']);
+    expect(results.flat().sort()).toEqual(shipped);
     expect(await migrate(pools[0]!, migrationsDir)).toEqual([]);
 
     const { rows } = await pools[0]!.query(
@@ -45,14 +52,19 @@ describe('migrations', () => {
     );
     expect(rows.map((r) => r.table_name)).toEqual([
       'customer_change_outbox',
+      'customer_erasures',
       'customers',
+      'membership_event_outbox',
+      'membership_event_retention',
       'orders',
       'schema_migrations',
+      'segment_create_requests',
       'segment_dependencies',
       'segment_evaluations',
       'segment_history',
       'segment_membership_events',
       'segment_memberships',
+      'segment_outbox',
       'segment_versions',
       'segments',
     ]);
@@ -79,7 +91,7 @@ describe('migrations', () => {
       await appendFile(path.join(broken, '9999_broken.sql'), 'CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;\n');
       await expect(migrate(pool!, broken)).rejects.toThrow(/no_such_table/);
       const { rows } = await pool!.query(`SELECT to_regclass('half_done') AS t, (SELECT count(*)::int FROM schema_migrations) AS n`);
-      expect(rows[0]).toEqual({ t: null, n: 6 });
+      expect(rows[0]).toEqual({ t: null, n: (await shippedMigrations()).length });
     } finally {
       await rm(broken, { recursive: true });
     }

@@ -120,7 +120,7 @@ describe('recomputes, time passing and a storm of order and customer changes, al
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
         const { rows } = await client.query(
           `SELECT (SELECT count(*)::int FROM customer_change_outbox) AS outbox,
-                  (SELECT count(*)::int FROM segment_membership_events WHERE published_at IS NULL) AS unpublished,
+                  (SELECT count(*)::int FROM membership_event_outbox) AS unpublished,
                   (SELECT count(*)::int FROM segments WHERE computing_since IS NOT NULL) AS computing,
                   (SELECT count(DISTINCT time_evaluated_at)::int FROM segments WHERE id = ANY($1::int[])) AS instants,
                   (SELECT max(time_evaluated_at) FROM segments WHERE id = ANY($1::int[])) AS "asOf"`,

@@ -145,7 +145,7 @@ describe('the pipeline when something goes wrong', () => {
         ];
         return schedulers.sort();
       }, { timeout: 10_000 })
-      .toEqual([...rows.map((r) => `segment:${r.id}`), 'serving-store-check', 'time-maintenance'].sort());
+      .toEqual([...rows.map((r) => `segment:${r.id}`), 'membership-retention', 'serving-store-check', 'time-maintenance'].sort());
     await expect.poll(() => stores.redis.hexists(stores.keys.customer(member.customer_id), String(member.segment_id)), { timeout: 10_000 }).toBe(1);
   });
 });

@@ -3,6 +3,7 @@ import { addMembers } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
+import { startSegmentOutboxRelay, type RunningRelay } from '../helpers/workers.js';
 
 const SEGMENT_FIELDS = `id name description status kind version refreshEveryMinutes size
   rule { lastOrder { olderThanDays withinDays filter { storeIds since } } inSegment all { inSegment lastOrder { olderThanDays } } orderCount { op value filter { storeIds withinDays } } }`;
@@ -20,6 +21,7 @@ const inactive = { lastOrder: { olderThanDays: 60 } };
 describe('segment administration', () => {
   let stores: TestStores;
   let subgraph: RunningSubgraph;
+  let relay: RunningRelay;
   let admin: string;
   let names = 0;
   const run = (query: string, variables: Record<string, unknown> = {}) => execute(subgraph.url, query, variables, admin);
@@ -34,6 +36,8 @@ describe('segment administration', () => {
         (SELECT count(*) FROM segment_history) AS history, (SELECT count(*) FROM segment_memberships) AS memberships,
         (SELECT count(*) FROM segment_dependencies) AS dependencies`)
     ).rows[0];
+  /** Waits until the relay carried out every side effect recorded so far. */
+  const effectsCarriedOut = () => expect.poll(async () => (await stores.pool.query('SELECT count(*)::int AS n FROM segment_outbox')).rows[0].n).toBe(0);
   const expectBadInput = (result: Awaited<ReturnType<typeof run>>, field: string, message?: RegExp) => {
     expect(result.data ?? null).toBeNull();
     expect(result.errors).toHaveLength(1);
@@ -44,9 +48,12 @@ describe('segment administration', () => {
   beforeAll(async () => {
     stores = await createTestStores();
     subgraph = await startSubgraph(stores);
+    // Only the relay of the workers: it carries out what the mutations recorded, and the jobs it queues stay to be inspected.
+    relay = startSegmentOutboxRelay(stores, subgraph.recomputeQueue);
     admin = await adminToken();
   });
   afterAll(async () => {
+    await relay?.stop();
     await subgraph?.stop();
     await stores?.dispose();
   });
@@ -67,8 +74,9 @@ describe('segment administration', () => {
         size: 0,
         rule: { lastOrder: { olderThanDays: 60, withinDays: null, filter: { storeIds: ['s1', 's2'], since: '2025-01-01T00:00:00.000Z' } } },
       });
-      const scheduler = await subgraph.recomputeQueue.getJobScheduler(`segment:${segment.id}`);
-      expect(scheduler).toMatchObject({ every: 86_400_000, template: { data: { segmentId: Number(segment.id) } } });
+      await expect
+        .poll(() => subgraph.recomputeQueue.getJobScheduler(`segment:${segment.id}`))
+        .toMatchObject({ every: 86_400_000, template: { data: { segmentId: Number(segment.id) } } });
       expect((await run(HISTORY, { id: segment.id })).data!.segment.history).toEqual([
         { action: 'CREATED', actor: 'admin@test', version: 1, changedFields: [], customerCount: null, rule: { lastOrder: { olderThanDays: 60 }, orderCount: null } },
       ]);
@@ -90,6 +98,7 @@ describe('segment administration', () => {
     it('creates a STATIC segment when no rule is given, with no schedule', async () => {
       const segment = await create({ refreshEveryMinutes: null });
       expect(segment).toMatchObject({ kind: 'STATIC', rule: null, refreshEveryMinutes: null, version: 1 });
+      await effectsCarriedOut();
       expect(await subgraph.recomputeQueue.getJobScheduler(`segment:${segment.id}`)).toBeUndefined();
     });
 
@@ -161,6 +170,7 @@ describe('segment administration', () => {
 
     it('makes a new version on a rule change, keeps the old one, and asks for a recompute', async () => {
       const segment = await create({ rule: { orderCount: { op: 'GTE', value: 3 } } });
+      await effectsCarriedOut();
       await subgraph.recomputeQueue.drain(true);
       const updated = await run(UPDATE, { id: segment.id, input: { rule: inactive, refreshEveryMinutes: 15 } });
       expect(updated.errors).toBeUndefined();
@@ -171,6 +181,7 @@ describe('segment administration', () => {
         expect.objectContaining({ action: 'UPDATED', version: 2, changedFields: ['rule', 'refreshEveryMinutes'], rule: { lastOrder: { olderThanDays: 60 }, orderCount: null } }),
         expect.objectContaining({ action: 'CREATED', version: 1, rule: { lastOrder: null, orderCount: { value: 3 } } }),
       ]);
+      await effectsCarriedOut();
       const jobs = await subgraph.recomputeQueue.getJobs(['waiting', 'delayed', 'prioritized']);
       expect(jobs.map((job) => job.data)).toContainEqual({ segmentId: Number(segment.id) });
       expect(await subgraph.recomputeQueue.getJobScheduler(`segment:${segment.id}`)).toMatchObject({ every: 15 * 60_000 });
@@ -220,7 +231,9 @@ describe('segment administration', () => {
       expectBadInput(await run(ARCHIVE, { id: used.id }), 'id', new RegExp(`used by the rules of segments ${user.id}`));
 
       expect((await run(ARCHIVE, { id: user.id })).data!.archiveSegment).toEqual({ id: user.id, status: 'ARCHIVED' });
+      await expect.poll(() => subgraph.recomputeQueue.getJobScheduler(`segment:${used.id}`)).toBeDefined();
       expect((await run(ARCHIVE, { id: used.id })).data!.archiveSegment).toEqual({ id: used.id, status: 'ARCHIVED' });
+      await effectsCarriedOut();
       expect(await subgraph.recomputeQueue.getJobScheduler(`segment:${used.id}`)).toBeUndefined();
       // Archiving twice is harmless; changing an archived segment is not allowed.
       expect((await run(ARCHIVE, { id: used.id })).errors).toBeUndefined();
@@ -232,8 +245,10 @@ describe('segment administration', () => {
   describe('recomputeSegment', () => {
     it('queues a recompute of a RULE segment and records who asked', async () => {
       const segment = await create({ rule: inactive });
+      await effectsCarriedOut();
       await subgraph.recomputeQueue.drain(true);
       expect((await run(RECOMPUTE, { id: segment.id })).data).toEqual({ recomputeSegment: { id: segment.id } });
+      await effectsCarriedOut();
       // Besides the scheduler's periodic jobs, one asked for now.
       const jobs = await subgraph.recomputeQueue.getJobs(['waiting', 'prioritized']);
       const asked = jobs.filter((job) => !job.id!.startsWith('repeat:') && job.data.segmentId === Number(segment.id));
@@ -268,8 +283,9 @@ describe('segment administration', () => {
         'ENTERED m-3 manual',
         'LEFT m-1 manual',
       ]);
-      const publishRequests = await subgraph.maintenanceQueue.getJobs(['waiting', 'prioritized']);
-      expect(publishRequests.map((job) => job.name)).toContain('publish-membership-events');
+      // Unpublished events are the serving store's outbox: the workers' publisher carries them to Redis.
+      const unpublished = await stores.pool.query('SELECT count(*)::int AS n FROM segment_membership_events e JOIN membership_event_outbox o ON o.event_id = e.id WHERE e.segment_id = $1', [id]);
+      expect(unpublished.rows[0].n).toBe(4);
 
       const history = (await run(HISTORY, { id: segment.id })).data!.segment.history;
       expect(history.map((h: { action: string; customerCount: number }) => [h.action, h.customerCount])).toEqual([

@@ -96,7 +96,7 @@ describe('a worker killed in the middle of a large recompute', () => {
     ).toBe(0);
 
     // The serving store follows once the events are published.
-    await expect.poll(() => count('SELECT count(*)::int AS n FROM segment_membership_events WHERE published_at IS NULL'), { timeout: 60_000 }).toBe(0);
+    await expect.poll(() => count('SELECT count(*)::int AS n FROM membership_event_outbox'), { timeout: 60_000 }).toBe(0);
     const sample = members.filter((_, i) => i % 97 === 0);
     const { snapshots } = await stores.servingStore.readMany(sample);
     expect(snapshots.every((s) => s.has(segmentId))).toBe(true);

@@ -32,17 +32,22 @@ describe('architecture', () => {
     expect(graph.get('src/server.ts')).toContain('@apollo/server');
   });
 
-  it('keeps the rule language pure: rules/ imports only rules/ and zod', () => {
+  it('keeps the rule language pure: rules/ imports only rules/, domain/ and zod', () => {
     for (const file of files.filter((f) => f.startsWith('src/rules/'))) {
-      for (const target of graph.get(file)!) expect([file, target]).toEqual([file, expect.stringMatching(/^(src\/rules\/|zod$)/)]);
+      for (const target of graph.get(file)!) expect([file, target]).toEqual([file, expect.stringMatching(/^(src\/(rules|domain)\/|zod$)/)]);
     }
+  });
+
+  it('keeps domain/ free of imports', () => {
+    for (const file of files.filter((f) => f.startsWith('src/domain/'))) expect([file, graph.get(file)]).toEqual([file, []]);
   });
 
   it.each([
     ['workers/', /^src\/(graphql|admin|auth)\//],
-    ['src/stores/', /^(src\/(graphql|admin|auth|loaders)\/|workers\/)/],
+    ['src/stores/', /^(src\/(graphql|admin|auth|loaders)\/|src\/config\.ts$|workers\/)/],
+    ['src/admin/', /^(src\/(graphql|loaders)\/|src\/config\.ts$|workers\/)/],
     ['src/jobs/', /^(src\/(graphql|admin|auth|stores)\/|workers\/)/],
-    ['src/rules/', /^(src\/(?!rules\/)|workers\/)/],
+    ['src/rules/', /^(src\/(?!rules\/|domain\/)|workers\/)/],
   ])('keeps %s away from the layers above it', (layer, forbidden) => {
     for (const file of files.filter((f) => f.startsWith(layer))) {
       expect([file, graph.get(file)!.filter((target) => forbidden.test(target))]).toEqual([file, []]);

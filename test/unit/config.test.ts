@@ -8,6 +8,7 @@ describe('loadConfig', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       redisPrefix: 'segments:',
       port: 4001,
+      workerPort: 4002,
       nodeEnv: 'development',
       introspection: true,
       landingPage: true,
@@ -16,9 +17,13 @@ describe('loadConfig', () => {
       federationAuthDirectives: false,
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
-      serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000 },
+      serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000, segmentCacheTtlMs: 5000 },
       limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000 },
       compiledExecution: true,
+      membershipEventRetentionDays: 180,
+      membershipStreamRetentionMs: 7 * 24 * 3_600_000,
+      previews: { size: 2, statementTimeoutMs: 5000, waitTimeoutMs: 2000, maxConcurrentPerToken: 1 },
+      memberImportMaxBytes: 268_435_456,
     });
   });
 
@@ -27,6 +32,7 @@ describe('loadConfig', () => {
     [{ NODE_ENV: 'production', GRAPHQL_INTROSPECTION: 'true' }, { introspection: true, landingPage: false }],
     [{ GRAPHQL_LANDING_PAGE: '0' }, { introspection: true, landingPage: false }],
     [{ PORT: '8080', REDIS_PREFIX: 'eu-1:segments:' }, { port: 8080, redisPrefix: 'eu-1:segments:' }],
+    [{ WORKER_PORT: '9464' }, { workerPort: 9464 }],
     [{ PORT: '' }, { port: 4001 }],
     [
       { JWT_SECRET: 'x'.repeat(32), JWT_ISSUER: 'https://auth.example', JWT_AUDIENCE: 'segments' },
@@ -38,14 +44,23 @@ describe('loadConfig', () => {
     ],
     [{ FEDERATION_AUTH_DIRECTIVES: 'true' }, { federationAuthDirectives: true }],
     [{ GRAPHQL_COMPILED_EXECUTION: 'false' }, { compiledExecution: false }],
+    [{ MEMBER_IMPORT_MAX_BYTES: '1048576' }, { memberImportMaxBytes: 1_048_576 }],
     [{ ORDER_OUTBOX_TRIGGER: 'false', WORKER_LOCK_DURATION_MS: '5000' }, { orderOutboxTrigger: false, workerLockDurationMs: 5000 }],
     [
-      { SERVING_REDIS_TIMEOUT_MS: '20', SERVING_BREAKER_RESET_MS: '2000', SERVING_POSTGRES_TIMEOUT_MS: '300', FRESHNESS_LAGGING_AFTER_MS: '60000' },
-      { serving: { redisTimeoutMs: 20, breakerResetMs: 2000, postgresTimeoutMs: 300, laggingAfterMs: 60_000 } },
+      { SERVING_REDIS_TIMEOUT_MS: '20', SERVING_BREAKER_RESET_MS: '2000', SERVING_POSTGRES_TIMEOUT_MS: '300', FRESHNESS_LAGGING_AFTER_MS: '60000', SEGMENT_CACHE_TTL_MS: '1000' },
+      { serving: { redisTimeoutMs: 20, breakerResetMs: 2000, postgresTimeoutMs: 300, laggingAfterMs: 60_000, segmentCacheTtlMs: 1000 } },
     ],
     [
       { GRAPHQL_MAX_DEPTH: '10', GRAPHQL_MAX_ALIASES: '0', GRAPHQL_MAX_REPRESENTATIONS: '500', GRAPHQL_MAX_MEMBERSHIP_COST: '1500' },
       { limits: { maxDepth: 10, maxAliases: 0, maxTokens: 5000, maxCost: 5000, maxRepresentations: 500, maxMembershipCost: 1500 } },
+    ],
+    [
+      { MEMBERSHIP_EVENT_RETENTION_DAYS: '30', MEMBERSHIP_STREAM_RETENTION_HOURS: '24' },
+      { membershipEventRetentionDays: 30, membershipStreamRetentionMs: 86_400_000 },
+    ],
+    [
+      { PREVIEW_POOL_SIZE: '4', PREVIEW_STATEMENT_TIMEOUT_MS: '15000', PREVIEW_POOL_WAIT_TIMEOUT_MS: '500', PREVIEW_MAX_CONCURRENT_PER_TOKEN: '2' },
+      { previews: { size: 4, statementTimeoutMs: 15_000, waitTimeoutMs: 500, maxConcurrentPerToken: 2 } },
     ],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
@@ -61,8 +76,13 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     [{ WORKER_LOCK_DURATION_MS: '10' }, 'Invalid configuration: WORKER_LOCK_DURATION_MS must be between 1000 and 600000 (got "10")'],
     [{ SERVING_REDIS_TIMEOUT_MS: '0' }, 'Invalid configuration: SERVING_REDIS_TIMEOUT_MS must be between 1 and 10000 (got "0")'],
+    [{ MEMBERSHIP_EVENT_RETENTION_DAYS: '0' }, 'Invalid configuration: MEMBERSHIP_EVENT_RETENTION_DAYS must be between 1 and 36500 (got "0")'],
+    [{ MEMBERSHIP_STREAM_RETENTION_HOURS: '1.5' }, 'Invalid configuration: MEMBERSHIP_STREAM_RETENTION_HOURS must be a whole number (got "1.5")'],
+    [{ PREVIEW_POOL_SIZE: '0' }, 'Invalid configuration: PREVIEW_POOL_SIZE must be between 1 and 100 (got "0")'],
+    [{ PREVIEW_STATEMENT_TIMEOUT_MS: '10' }, 'Invalid configuration: PREVIEW_STATEMENT_TIMEOUT_MS must be between 100 and 600000 (got "10")'],
     // Secrets are never shown, nor the password of a URL.
     [{ JWT_SECRET: 'short' }, /^Invalid configuration: JWT_SECRET must be at least 32 characters$/],
+    [{ ERASURE_AUDIT_KEY: 'short-key' }, /^Invalid configuration: ERASURE_AUDIT_KEY must be at least 32 characters$/],
     [{ DATABASE_URL: 'mysql://app:s3cret@db/segments' }, 'Invalid configuration: DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://***@db/segments")'],
     [{ JWT_JWKS_URL: 'https://idp.example/jwks.json', JWT_ISSUER: 'https://idp.example' }, 'Invalid configuration: JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE too'],
     [{ JWT_JWKS_URL: 'http://idp.example/jwks.json', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', NODE_ENV: 'production' }, 'Invalid configuration: JWT_JWKS_URL must be an https URL in production'],

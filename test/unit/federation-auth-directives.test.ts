@@ -1,7 +1,7 @@
 import { composeServices } from '@apollo/composition';
 import { Kind, print, visit, type StringValueNode, type ListValueNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { FIELD_SCOPES } from '../../src/auth/field-scopes.js';
+import { FIELD_SCOPES, PUBLIC } from '../../src/auth/field-scopes.js';
 import { loadTypeDefs } from '../../src/graphql/schema.js';
 import { customersTypeDefs } from '../helpers/supergraph.js';
 
@@ -28,7 +28,7 @@ describe('FEDERATION_AUTH_DIRECTIVES', () => {
         }
       },
     });
-    const expected = Object.entries(FIELD_SCOPES).flatMap(([type, fields]) => Object.entries(fields).map(([field, scope]) => `${type}.${field} ${scope}`));
+    const expected = Object.entries(FIELD_SCOPES).flatMap(([type, fields]) => Object.entries(fields).filter(([, scope]) => scope !== PUBLIC).map(([field, scope]) => `${type}.${field} ${scope}`));
     expect(marks.sort()).toEqual(expected.sort());
   });
 

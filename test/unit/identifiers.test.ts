@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BadUserInputError } from '../../src/errors.js';
 import { decodeSegmentCursor, encodeSegmentCursor } from '../../src/graphql/cursor.js';
-import { parseSegmentId } from '../../src/graphql/segment-id.js';
+import { parseSegmentId } from '../../src/domain/segment-id.js';
 
 describe('parseSegmentId', () => {
   it.each([

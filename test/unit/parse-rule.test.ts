@@ -58,6 +58,8 @@ describe('parseRule rejects with the path of the offending field', () => {
     bad({ orderCount: { filter: { since: '2026-04-31T00:00:00Z' }, op: 'GTE', value: 1 } }, 'orderCount.filter.since', /on the calendar/),
     bad({ attribute: { field: 'attributes.age', op: 'GT', value: 'old' } }, 'attribute.value', /number/),
     bad({ inSegment: 'abc' }, 'inSegment', /segment id/),
+    // Above the largest Postgres integer: the same reader as GraphQL's segment ids refuses it.
+    bad({ inSegment: '9999999999' }, 'inSegment', /segment id/),
     bad({ any: Array.from({ length: 51 }, () => ({ inSegment: '1' })) }, 'any', /at most 50/),
     bad(Array.from({ length: 8 }).reduce<unknown>((rule) => ({ not: rule }), { inSegment: '1' }), 'not.not.not.not.not.not.not.not', /deeper than 8/),
     bad({ all: Array.from({ length: 30 }, () => ({ all: [{ inSegment: '1' }, { inSegment: '2' }, { inSegment: '3' }] })) }, '', /more than 100 conditions/),

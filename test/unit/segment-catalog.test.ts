@@ -16,6 +16,8 @@ const segment = (id: number, name = `s${id}`): SegmentRecord => ({
   version: 1,
   refreshEveryMinutes: null,
   lastComputeError: null,
+  computeState: 'IDLE',
+  stale: false,
 });
 
 /** An in-memory SegmentSource that records what it was asked for. */
@@ -107,5 +109,39 @@ describe('SegmentCatalog', () => {
     expect((await inFlight)?.name).toBe('old');
     source.gate = null;
     expect((await catalog.get(1))?.name).toBe('new');
+  });
+
+  it('serves an expired segment once more while it reads it again, then serves the new copy', async () => {
+    let now = 1_000;
+    const source = new TableSource(new Map([[1, segment(1, 'old')]]));
+    const catalog = new SegmentCatalog(source, { ttlMs: 5000, now: () => now });
+    expect((await catalog.get(1))?.name).toBe('old');
+    source.rows.set(1, { ...segment(1, 'archived'), status: 'ARCHIVED' });
+    now += 4_999;
+    expect((await catalog.get(1))?.name).toBe('old');
+    expect(source.calls).toEqual([[1]]);
+    // An announcement of the change was missed: the copy expires instead.
+    now += 1;
+    expect((await catalog.get(1))?.name).toBe('old');
+    await expect.poll(() => catalog.get(1).then((s) => s?.status)).toBe('ARCHIVED');
+    expect(source.calls).toEqual([[1], [1]]);
+  });
+
+  it('keeps serving the expired copy when reading it again fails, and tries again at the next read', async () => {
+    let now = 0;
+    const source = new TableSource(new Map([[1, segment(1, 'kept')]]));
+    const catalog = new SegmentCatalog(source, { ttlMs: 10, now: () => now });
+    await catalog.get(1);
+    const findByIds = source.findByIds.bind(source);
+    source.findByIds = async (ids) => {
+      source.calls.push([...ids]);
+      throw new Error('postgres is down');
+    };
+    now = 10;
+    expect((await catalog.get(1))?.name).toBe('kept');
+    await expect.poll(() => source.calls.length).toBe(2);
+    source.findByIds = findByIds;
+    source.rows.set(1, segment(1, 'renamed'));
+    await expect.poll(() => catalog.get(1).then((s) => s?.name)).toBe('renamed');
   });
 });

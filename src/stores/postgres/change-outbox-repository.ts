@@ -86,6 +86,20 @@ export class ChangeOutboxRepository {
   }
 
   /**
+   * Asks the evaluator to re-evaluate `segmentIds` (and what reads them) for
+   * these customers, inside the caller's transaction: the members of a STATIC
+   * segment changed, and RULE segments read it through inSegment. An empty
+   * store list marks the rows as data changes (cause `event`), not time passing.
+   */
+  async recordSegmentInputChanges(db: Queryable, customerIds: readonly string[], segmentIds: readonly number[]): Promise<void> {
+    if (customerIds.length === 0 || segmentIds.length === 0) return;
+    await db.query(
+      `INSERT INTO customer_change_outbox (customer_id, store_ids, segment_ids) SELECT unnest($1::text[]), '{}', $2::int[]`,
+      [customerIds, segmentIds],
+    );
+  }
+
+  /**
    * Installs or removes the capture triggers (ORDER_OUTBOX_TRIGGER) on the
    * tables this role owns. Returns the tables changed, or 'not-applicable'
    * when it owns neither.

@@ -1,3 +1,4 @@
+import type { MembershipCause } from '../../domain/membership-cause.js';
 import type pg from 'pg';
 import { REFLECTED_UP_TO_SQL } from './pipeline-watermark.js';
 import type { Queryable } from './queryable.js';
@@ -107,7 +108,7 @@ export class MembershipRepository {
     segmentId: number,
     customerIds: readonly string[],
     change: 'ENTERED' | 'LEFT',
-    details: { at: Date; cause: 'schedule' | 'event' | 'manual'; segmentVersion: number },
+    details: { at: Date; cause: MembershipCause; segmentVersion: number },
     db: Queryable = this.pool,
   ): Promise<void> {
     if (customerIds.length === 0) return;

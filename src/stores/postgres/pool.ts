@@ -15,6 +15,16 @@ export interface PoolOptions {
    * process. @defaultValue writes to stderr
    */
   onError?: (error: Error) => void;
+  /** Postgres' `statement_timeout` of every connection, in ms: the server cancels longer statements. @defaultValue none */
+  statementTimeoutMs?: number;
+  /**
+   * How long a statement's answer may take to arrive, in ms, after which the
+   * caller gets an error and the connection is dropped: the bound when the
+   * server or the network stops answering. @defaultValue none
+   */
+  queryTimeoutMs?: number;
+  /** How long a caller waits for a connection (a free one, or a new one to be made), in ms. @defaultValue 10000 */
+  connectionTimeoutMs?: number;
 }
 
 /** Creates a connection pool; the caller owns it and ends it on shutdown. */
@@ -28,9 +38,22 @@ export function createPool(databaseUrl: string, options: PoolOptions = {}): pg.P
     // client every 2 s and cancels it (PostgreSQL 14+).
     options: '-c client_connection_check_interval=2000',
     // A server that accepts no connection (stalled, unreachable) fails the caller instead of holding it forever.
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
   });
-  pool.on('error', options.onError ?? ((error) => console.error(`postgres idle connection error: ${error.message}`)));
+  const onError = options.onError ?? ((error: Error) => console.error(`postgres idle connection error: ${error.message}`));
+  pool.on('error', onError);
+  // pg-pool listens for errors of idle clients only: a checked-out client
+  // whose connection drops between queries (a held evaluator connection when
+  // the database is dropped or restarted) emits 'error' with no listener,
+  // which crashes the process. This listener reports it when it is the only
+  // one; while the client is idle, the pool's own listener reports it through `onError`.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (client.listenerCount('error') === 1) onError(error);
+    });
+  });
   return pool;
 }
 
@@ -45,6 +68,8 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   if (!database) return;
   url.pathname = '/postgres';
   const client = new pg.Client({ connectionString: url.toString() });
+  // A connection lost between statements fails the next one, which the caller sees; the event alone would crash the process.
+  client.on('error', () => undefined);
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);

@@ -3,7 +3,7 @@ import { compileMembersQuery, compileMembershipMatrix } from '../../rules/compil
 import type { Rule } from '../../rules/rule.js';
 import { EVALUATION_LOCK } from './customer-evaluation-repository.js';
 
-export type MembershipCause = 'schedule' | 'event' | 'manual';
+export type { MembershipCause } from '../../domain/membership-cause.js';
 
 export interface RecomputeOutcome {
   version: number;

@@ -23,9 +23,23 @@ export interface SegmentRecord {
   refreshEveryMinutes: number | null;
   /** Why the rule is quarantined (it failed at run time); null while it computes normally. */
   lastComputeError: string | null;
+  /** Where its computation stands (COMPUTE_STATE_SQL); read with the row. */
+  computeState: ComputeState;
+  /** A live RULE segment without a completed compute within twice its refresh period (STALE_SQL). */
+  stale: boolean;
 }
 
-export type SegmentChangeAction = 'CREATED' | 'UPDATED' | 'ARCHIVED' | 'RECOMPUTE_REQUESTED' | 'MEMBERS_ADDED' | 'MEMBERS_REMOVED';
+export type ComputeState = 'IDLE' | 'QUEUED' | 'COMPUTING' | 'FAILED';
+
+export type SegmentChangeAction =
+  | 'CREATED'
+  | 'UPDATED'
+  | 'ARCHIVED'
+  | 'RECOMPUTE_REQUESTED'
+  | 'MEMBERS_ADDED'
+  | 'MEMBERS_REMOVED'
+  | 'MEMBERS_IMPORTED'
+  | 'ROLLED_BACK';
 
 /** One entry of a segment's history. */
 export interface SegmentChangeRecord {
@@ -37,6 +51,14 @@ export interface SegmentChangeRecord {
   customerCount: number | null;
   /** The rule of `version` for changes that set one. */
   rule: Rule | null;
+  /** For ROLLED_BACK: the version whose rule was restored. */
+  restoredVersion: number | null;
+}
+
+/** What an earlier createSegment with the same idempotency key left. */
+export interface CreateRequestRecord {
+  requestHash: string;
+  segmentId: number | null;
 }
 
 export interface NewSegment {
@@ -65,6 +87,8 @@ export interface SegmentPageRequest {
   /** Return segments with an id greater than this. */
   afterId?: number;
   status?: SegmentStatus;
+  /** Only stale segments (true) or only the others (false). */
+  stale?: boolean;
 }
 
 /** A live segment already has the name being given. */
@@ -72,9 +96,31 @@ export class SegmentNameTakenError extends Error {
   override name = 'SegmentNameTakenError';
 }
 
+/**
+ * A live RULE segment is stale when no compute completed within twice its
+ * refresh period: never computed and created longer ago than that, or last
+ * computed before it (issue 10). STATIC and archived segments never are.
+ */
+export const STALE_SQL = `(segments.kind = 'RULE' AND segments.status = 'ACTIVE'
+  AND COALESCE(segments.last_computed_at, segments.created_at) < now() - 2 * segments.refresh_every_minutes * interval '1 minute')`;
+
+/**
+ * FAILED: quarantined (its last compute failed); COMPUTING: a compute holds
+ * it; QUEUED: its rule changed since the last compute, or a recompute waits in
+ * the admin outbox; IDLE otherwise, and always for STATIC and archived segments.
+ * Postgres only: the BullMQ queue in Redis is not read on this path.
+ */
+const COMPUTE_STATE_SQL = `CASE
+  WHEN segments.kind = 'STATIC' OR segments.status <> 'ACTIVE' THEN 'IDLE'
+  WHEN segments.quarantined_at IS NOT NULL OR segments.compute_error IS NOT NULL THEN 'FAILED'
+  WHEN segments.computing_since IS NOT NULL THEN 'COMPUTING'
+  WHEN segments.last_computed_at IS NULL OR segments.last_computed_at < segments.rule_changed_at
+    OR EXISTS (SELECT 1 FROM segment_outbox o WHERE o.segment_id = segments.id AND o.effect = 'recompute') THEN 'QUEUED'
+  ELSE 'IDLE' END`;
+
 const COLUMNS = `id, name, description, status, size, created_at AS "createdAt", updated_at AS "updatedAt",
   last_computed_at AS "lastComputedAt", kind, rule, version, refresh_every_minutes AS "refreshEveryMinutes",
-  compute_error AS "lastComputeError"`;
+  compute_error AS "lastComputeError", ${COMPUTE_STATE_SQL} AS "computeState", ${STALE_SQL} AS stale`;
 
 // Serialises changes to the inSegment graph, so two concurrent rule changes
 // cannot each pass the cycle check and together make a cycle.
@@ -112,23 +158,33 @@ export class SegmentRepository {
   }
 
   /** One page ordered by id, plus whether more rows follow it. */
-  async page({ first, afterId, status }: SegmentPageRequest): Promise<{ rows: SegmentRecord[]; hasNextPage: boolean }> {
+  async page({ first, afterId, status, stale }: SegmentPageRequest): Promise<{ rows: SegmentRecord[]; hasNextPage: boolean }> {
     const { rows } = await this.db.query<SegmentRecord>(
       `SELECT ${COLUMNS} FROM segments
-        WHERE ($1::int IS NULL OR id > $1) AND ($2::text IS NULL OR status = $2)
+        WHERE ($1::int IS NULL OR id > $1) AND ($2::text IS NULL OR status = $2) AND ($4::boolean IS NULL OR ${STALE_SQL} = $4)
         ORDER BY id
         LIMIT $3`,
-      [afterId ?? null, status ?? null, first + 1],
+      [afterId ?? null, status ?? null, first + 1, stale ?? null],
     );
     return { rows: rows.slice(0, first), hasNextPage: rows.length > first };
   }
 
-  async count(status?: SegmentStatus): Promise<number> {
+  async count(status?: SegmentStatus, stale?: boolean): Promise<number> {
     const { rows } = await this.db.query<{ count: number }>(
-      'SELECT count(*)::int AS count FROM segments WHERE $1::text IS NULL OR status = $1',
-      [status ?? null],
+      `SELECT count(*)::int AS count FROM segments WHERE ($1::text IS NULL OR status = $1) AND ($2::boolean IS NULL OR ${STALE_SQL} = $2)`,
+      [status ?? null, stale ?? null],
     );
     return rows[0]!.count;
+  }
+
+  /** How many segments are stale (STALE_SQL) and how many are quarantined: the compute-health gauges. */
+  async computeHealth(): Promise<{ stale: number; failed: number }> {
+    const { rows } = await this.db.query<{ stale: number; failed: number }>(
+      `SELECT count(*) FILTER (WHERE ${STALE_SQL})::int AS stale,
+              count(*) FILTER (WHERE status = 'ACTIVE' AND (quarantined_at IS NOT NULL OR compute_error IS NOT NULL))::int AS failed
+         FROM segments`,
+    );
+    return rows[0]!;
   }
 
   /** Creates a segment with its first version and history entry. Call inside `transaction`. */
@@ -152,7 +208,13 @@ export class SegmentRepository {
    * Records the change and returns the segment and the fields that changed
    * (none when the patch repeats what is stored). Call inside `transaction`.
    */
-  async update(current: SegmentRecord, patch: SegmentPatch, actor: string): Promise<{ segment: SegmentRecord; changedFields: string[] }> {
+  async update(
+    current: SegmentRecord,
+    patch: SegmentPatch,
+    actor: string,
+    /** A rollback records itself as ROLLED_BACK, with the version it restored. */
+    rollback?: { restoredVersion: number },
+  ): Promise<{ segment: SegmentRecord; changedFields: string[] }> {
     const changedFields: string[] = [];
     if (patch.name !== undefined && patch.name !== current.name) changedFields.push('name');
     if (patch.description !== undefined && patch.description !== current.description) changedFields.push('description');
@@ -186,7 +248,7 @@ export class SegmentRepository {
       ]);
       await this.replaceDependencies(current.id, patch.dependsOn ?? []);
     }
-    await this.recordChange(current.id, 'UPDATED', actor, { version, changedFields });
+    await this.recordChange(current.id, rollback ? 'ROLLED_BACK' : 'UPDATED', actor, { version, changedFields, restoredVersion: rollback?.restoredVersion });
     return { segment, changedFields };
   }
 
@@ -218,19 +280,53 @@ export class SegmentRepository {
     segmentId: number,
     action: SegmentChangeAction,
     actor: string,
-    details: { version: number; changedFields?: string[]; customerCount?: number },
+    details: { version: number; changedFields?: string[]; customerCount?: number; restoredVersion?: number },
   ): Promise<void> {
     await this.db.query(
-      `INSERT INTO segment_history (segment_id, version, action, actor, changed_fields, customer_count)
-       VALUES ($1, $2, $3, $4, $5, $6)`,
-      [segmentId, details.version, action, actor, details.changedFields ?? [], details.customerCount ?? null],
+      `INSERT INTO segment_history (segment_id, version, action, actor, changed_fields, customer_count, restored_version)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [segmentId, details.version, action, actor, details.changedFields ?? [], details.customerCount ?? null, details.restoredVersion ?? null],
     );
+  }
+
+  /** The rule a segment had at `version` (null for a STATIC segment); undefined when it never had that version. */
+  async ruleAt(segmentId: number, version: number): Promise<Rule | null | undefined> {
+    const { rows } = await this.db.query<{ rule: Rule | null }>('SELECT rule FROM segment_versions WHERE segment_id = $1 AND version = $2', [
+      segmentId,
+      version,
+    ]);
+    return rows.length === 0 ? undefined : rows[0]!.rule;
+  }
+
+  /**
+   * Claims an idempotency key of createSegment for `actor`: null when this
+   * call is the first with it, or what the earlier call left. A concurrent
+   * first call holds the key until its transaction ends; this waits for it.
+   * Call inside `transaction`.
+   */
+  async claimCreateRequest(actor: string, key: string, requestHash: string): Promise<CreateRequestRecord | null> {
+    const inserted = await this.db.query(
+      `INSERT INTO segment_create_requests (actor, idempotency_key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+      [actor, key, requestHash],
+    );
+    if (inserted.rowCount === 1) return null;
+    const { rows } = await this.db.query<CreateRequestRecord>(
+      `SELECT request_hash AS "requestHash", segment_id AS "segmentId" FROM segment_create_requests WHERE actor = $1 AND idempotency_key = $2`,
+      [actor, key],
+    );
+    return rows[0]!;
+  }
+
+  /** Records which segment a claimed idempotency key created. Call inside `transaction`. */
+  async completeCreateRequest(actor: string, key: string, segmentId: number): Promise<void> {
+    await this.db.query('UPDATE segment_create_requests SET segment_id = $3 WHERE actor = $1 AND idempotency_key = $2', [actor, key, segmentId]);
   }
 
   /** The newest `limit` changes of a segment, newest first. */
   async history(segmentId: number, limit: number): Promise<SegmentChangeRecord[]> {
     const { rows } = await this.db.query<SegmentChangeRecord>(
       `SELECT h.action, h.actor, h.at, h.version, h.changed_fields AS "changedFields", h.customer_count AS "customerCount",
+              h.restored_version AS "restoredVersion",
               CASE WHEN h.action = 'CREATED' OR 'rule' = ANY(h.changed_fields) THEN v.rule END AS rule
          FROM segment_history h
          LEFT JOIN segment_versions v ON v.segment_id = h.segment_id AND v.version = h.version

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../logger.js';
+import { repeatedErrorLog } from '../../repeated-error-log.js';
 
 export interface RedisClientOptions {
   /** Shown in `CLIENT LIST`, to tell the service's connections apart. */
@@ -27,13 +28,9 @@ export function createRedis(url: string, options: RedisClientOptions): Redis {
   if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
   if (options.lazyConnect) redisOptions.lazyConnect = true;
   const redis = new Redis(url, redisOptions);
-  let lastLogged = 0;
-  redis.on('error', (error: Error) => {
-    // A Redis that is down fails every reconnect attempt: say so at most once a second.
-    if (Date.now() - lastLogged < 1000) return;
-    lastLogged = Date.now();
-    options.logger.error({ err: error, connection: options.connectionName }, 'redis connection error');
-  });
+  // A Redis that is down fails every reconnect attempt: the first is logged, the rest counted.
+  const logError = repeatedErrorLog(options.logger, 'redis connection error');
+  redis.on('error', (error: Error) => logError(error, { connection: options.connectionName }));
   return redis;
 }
 

@@ -1,3 +1,5 @@
+// The one reader of segment ids: GraphQL arguments, admin inputs and rules' inSegment all
+// go through it, so that an id one accepts the others never reject.
 const MAX_SEGMENT_ID = 2_147_483_647; // segments.id is a Postgres integer
 
 /**

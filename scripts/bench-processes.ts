@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The benchmarks run the service as `npm run start:worker` / `start:subgraph`
+// and the compose file do: child processes of the built entry point, with the
+// same heap flags, their output in a log file each.
+
+const WORKER_HEAP_FLAG = '--max-old-space-size=256';
+const SUBGRAPH_HEAP_FLAG = '--max-semi-space-size=32';
+// Longer than the service's own shutdown budget (25 s).
+const STOP_TIMEOUT_MS = 35_000;
+
+/** The folder holding package.json, wherever the benchmark runs from (sources or dist/). */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The built service entry point (dist/src/index.js); throws when the code is not built. */
+export function serviceEntry(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const entry = [resolve(here, '../src/index.js'), join(projectRoot(), 'dist/src/index.js')].find((file) => existsSync(file));
+  if (!entry) throw new Error('dist/src/index.js is missing: run `npm run build` first');
+  return entry;
+}
+
+/** Peak resident set size of a process in MB (VmHWM), or null when it is gone. */
+export function peakRssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number((Number(match[1]) / 1024).toFixed(1)) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface Child {
+  role: 'worker' | 'subgraph';
+  process: ChildProcess;
+  exited: Promise<number | null>;
+  log: string;
+}
+const children = new Set<Child>();
+
+/**
+ * Starts the service in one role. BENCH_WORKER_NODE_ARGS (for example
+ * `--trace-gc`) adds node flags to the worker, to profile it.
+ */
+export function startChild(role: Child['role'], entry: string, env: NodeJS.ProcessEnv, log: string): Child {
+  const fd = openSync(log, 'a');
+  const nodeArgs = role === 'worker' ? [WORKER_HEAP_FLAG, ...(process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean)] : [SUBGRAPH_HEAP_FLAG];
+  const child = spawn(process.execPath, [...nodeArgs, entry, role], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const handle: Child = { role, process: child, exited, log };
+  children.add(handle);
+  void exited.then(() => children.delete(handle));
+  return handle;
+}
+
+export const hasExited = (child: Child) => child.process.exitCode !== null || child.process.signalCode !== null;
+
+/** SIGTERM, then SIGKILL if the child has not stopped within STOP_TIMEOUT_MS. */
+export async function stopChild(child: Child): Promise<void> {
+  if (hasExited(child)) return;
+  child.process.kill('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((done) => (timer = setTimeout(() => done('timeout'), STOP_TIMEOUT_MS)));
+  const outcome = await Promise.race([child.exited, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    console.error(`  ${child.role} (pid ${child.process.pid}) did not stop within ${STOP_TIMEOUT_MS / 1000} s of SIGTERM: killing it`);
+    child.process.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+/** Stops every child still running. */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.allSettled([...children].map(stopChild));
+}
+
+/** The last lines of a log file, for an error message. */
+export function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}

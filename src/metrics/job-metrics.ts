@@ -1,0 +1,13 @@
+import type { Job, Worker } from 'bullmq';
+import { jobDuration } from './metrics.js';
+
+/** Observes every finished job of `worker` in segments_job_duration_seconds, by queue, job name and outcome. */
+export function measureJobs<T extends Worker<any, any, any>>(worker: T): T {
+  const observe = (job: Job | undefined, outcome: 'completed' | 'failed') => {
+    if (!job?.processedOn || !job.finishedOn) return;
+    jobDuration.observe({ queue: worker.name, job: job.name, outcome }, (job.finishedOn - job.processedOn) / 1000);
+  };
+  worker.on('completed', (job) => observe(job, 'completed'));
+  worker.on('failed', (job) => observe(job, 'failed'));
+  return worker;
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CUSTOMERS } from '../../examples/customers-subgraph/demo-customers.js';
+import { startDemoSupergraph, type RunningDemoSupergraph } from '../../examples/supergraph/index.js';
+import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
+import { addMembers, createSegment } from '../helpers/fixtures.js';
+import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
+import { createTestStores, type TestStores } from '../helpers/test-environment.js';
+import { adminToken } from '../helpers/tokens.js';
+
+// The README's own examples, so the README cannot drift from what `npm run supergraph` serves.
+const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+function readmeOperation(name: string): string {
+  const block = [...README.matchAll(/```graphql\n([\s\S]*?)```/g)].map(([, body]) => body!).find((body) => body.startsWith(`query ${name}`));
+  if (!block) throw new Error(`README has no \`query ${name}\` example`);
+  return block;
+}
+
+describe('npm run supergraph: the demo customers subgraph and this one behind @apollo/gateway', () => {
+  let stores: TestStores;
+  let subgraph: RunningSubgraph;
+  let supergraph: RunningDemoSupergraph;
+  let admin: string;
+
+  beforeAll(async () => {
+    stores = await createTestStores();
+    await seedOrderHistory(stores.pool, { customers: 300, orders: 3000, stores: 5 });
+    subgraph = await startSubgraph(stores);
+    supergraph = await startDemoSupergraph({ port: 0, customersPort: 0, segmentsUrl: subgraph.url });
+    admin = await adminToken();
+  });
+  afterAll(async () => {
+    await supergraph?.stop();
+    await subgraph?.stop();
+    await stores?.dispose();
+  });
+
+  it("serves the README's page query: a name from the customers example, segments from here", async () => {
+    const vip = await createSegment(stores, 'VIP');
+    await addMembers(stores, vip.id, ['cust-00000001']);
+    const query = readmeOperation('CustomerPage').replace('isInSegment(id: "42")', `isInSegment(id: "${vip.id}")`);
+
+    const result = await execute(supergraph.url, query, { id: 'cust-00000001' });
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({ customer: { name: 'Ada Lovelace', segments: [{ id: String(vip.id), name: 'VIP' }], isInSegment: true } });
+  });
+
+  it("serves the README's preview example with an admin token, naming the sampled customers", async () => {
+    const created = await execute(
+      supergraph.url,
+      `mutation { createSegment(input: { name: "Lapsed", rule: { lastOrder: { olderThanDays: 30 } } }) { id } }`,
+      {},
+      admin,
+    );
+    expect(created.errors).toBeUndefined();
+    const change = readmeOperation('PreviewChange').replace('previewSegmentChange(id: "3"', `previewSegmentChange(id: "${created.data!.createSegment.id}"`);
+    const lapsed60 = await stores.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM orders GROUP BY customer_id HAVING max(created_at) < now() - interval '60 days') x`,
+    );
+    expect(lapsed60.rows[0]!.n).toBeGreaterThan(3); // the seed makes the sample full
+
+    const result = await execute(supergraph.url, readmeOperation('Preview'), {}, admin);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.previewSegment.size).toBe(lapsed60.rows[0]!.n);
+    expect(result.data!.previewSegment.sample).toHaveLength(3);
+    // The sample is random: the first ten seeded ids have the demo's own names, the rest made-up ones.
+    const demoNames = new Map(DEMO_CUSTOMERS.map((c) => [c.id, c.name]));
+    for (const customer of result.data!.previewSegment.sample) {
+      expect(customer.name).toBe(demoNames.get(customer.id) ?? `Customer ${Number(customer.id.slice('cust-'.length))}`);
+    }
+
+    const changed = await execute(supergraph.url, change, {}, admin);
+    expect(changed.errors).toBeUndefined();
+    // The segment has not been computed (no workers here): all its future members enter.
+    expect(changed.data!.previewSegmentChange).toEqual({ currentSize: 0, newSize: expect.any(Number), entering: expect.any(Number), leaving: 0, leavingSample: [] });
+    expect(changed.data!.previewSegmentChange.entering).toBe(changed.data!.previewSegmentChange.newSize);
+  });
+
+  it('passes the Authorization header on to the segments subgraph, and refuses admin fields without it', async () => {
+    const result = await execute(supergraph.url, readmeOperation('Preview'));
+    expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('shows Apollo Sandbox to a browser', async () => {
+    const response = await fetch(supergraph.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('sandbox');
+  });
+});
