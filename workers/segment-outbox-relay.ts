@@ -1,5 +1,6 @@
 import type { RecomputeRequests } from '../src/jobs/recompute-queue.js';
 import type { Logger } from '../src/logger.js';
+import { timeStoreCall } from '../src/metrics/metrics.js';
 import type { SegmentEffect, SegmentEffectRequest, SegmentOutboxRepository } from '../src/stores/postgres/segment-outbox-repository.js';
 import type { SegmentRepository } from '../src/stores/postgres/segment-repository.js';
 import type { SegmentChangeChannel } from '../src/stores/redis/segment-change-channel.js';
@@ -64,7 +65,9 @@ export class SegmentOutboxRelay {
   async drainAll(): Promise<number> {
     let total = 0;
     for (;;) {
-      const done = await this.deps.outbox.drain(BATCH, (effects) => withTimeout(this.carryOut(effects), CARRY_OUT_TIMEOUT_MS));
+      const done = await this.deps.outbox.drain(BATCH, (effects) =>
+        timeStoreCall('redis', 'outbox_relay', () => withTimeout(this.carryOut(effects), CARRY_OUT_TIMEOUT_MS)),
+      );
       total += done;
       if (done < BATCH || this.loop.isStopped) return total;
     }

@@ -19,7 +19,7 @@ export function collectProcessMetrics(): void {
 
 export type StoreName = 'redis' | 'postgres';
 /** The store calls measured: a small fixed set. */
-export type StoreCall = 'serving_read' | 'fallback_read' | 'publish' | 'outbox_relay';
+export type StoreCall = 'serving_read' | 'fallback_read' | 'replacing_read' | 'publish' | 'outbox_relay';
 
 // Serving reads take milliseconds; computes and lag take seconds to hours.
 const FAST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

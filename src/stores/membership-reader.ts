@@ -3,7 +3,7 @@ import CircuitBreaker from 'opossum';
 import type { Logger } from '../logger.js';
 import { membershipBatchSize, servingReads, timeStoreCall } from '../metrics/metrics.js';
 import type { MembershipRepository } from './postgres/membership-repository.js';
-import type { MembershipServingStore, MembershipSnapshot } from './redis/serving-store.js';
+import type { MembershipServingStore, MembershipSnapshot, ServedMemberships } from './redis/serving-store.js';
 
 /** Which store answered a membership read; NONE: neither did, and the answers are the safe defaults. */
 export type MembershipSource = 'REDIS' | 'POSTGRES' | 'NONE';
@@ -51,9 +51,14 @@ const BUSY_EXTRA_WAIT_MS = 1000;
  * when both fail. Never rejects, so that no membership field can take the
  * rest of a customer's page down with it. Redis is tried again by one request
  * after `breakerResetMs`, and serving returns to it when that read succeeds.
+ *
+ * While an import's changes are being applied to Redis, the segments it
+ * replaces come from Postgres (one more query, for those segments only), so
+ * that a page of customers shows the old members or the new ones, never some
+ * of each. If that query fails, Redis' own answer is served.
  */
 export class MembershipReader {
-  private readonly breaker: CircuitBreaker<[readonly string[]], MembershipRead>;
+  private readonly breaker: CircuitBreaker<[readonly string[]], ServedMemberships>;
   private lastLogged = 0;
 
   constructor(
@@ -63,10 +68,10 @@ export class MembershipReader {
     private readonly logger: Logger,
   ) {
     this.breaker = new CircuitBreaker(
-      async (customerIds: readonly string[]): Promise<MembershipRead> => {
+      async (customerIds: readonly string[]): Promise<ServedMemberships> => {
         const served = await timeStoreCall('redis', 'serving_read', () => settleWithin(redis.readMany(customerIds), options.redisTimeoutMs, 'Redis'));
         if (!served.built) throw new ServingStoreNotBuiltError();
-        return { source: 'REDIS', snapshots: served.snapshots, upToDateAt: served.upToDateAt };
+        return served;
       },
       {
         // settleWithin times the read instead: opossum's timer would also count time the event loop was busy.
@@ -97,7 +102,9 @@ export class MembershipReader {
   private async read(customerIds: readonly string[]): Promise<MembershipRead> {
     let redisError: unknown;
     try {
-      return await this.breaker.fire(customerIds);
+      const served = await this.breaker.fire(customerIds);
+      const read: MembershipRead = { source: 'REDIS', snapshots: served.snapshots, upToDateAt: served.upToDateAt };
+      return served.replacing.length === 0 ? read : await this.withReplacedSegments(customerIds, read, served.replacing);
     } catch (error) {
       redisError = error;
     }
@@ -114,9 +121,34 @@ export class MembershipReader {
     }
   }
 
+  /** `read` with the segments in `replacing` taken from Postgres; `read` itself when Postgres cannot answer in time. */
+  private async withReplacedSegments(customerIds: readonly string[], read: MembershipRead, replacing: readonly number[]): Promise<MembershipRead> {
+    let fromPostgres: Array<Map<number, number>>;
+    try {
+      const query = this.postgres.readMany(customerIds, this.options.postgresTimeoutMs, replacing);
+      ({ snapshots: fromPostgres } = await timeStoreCall('postgres', 'replacing_read', () => settleWithin(query, this.options.postgresTimeoutMs, 'Postgres')));
+    } catch (error) {
+      this.logReplacingFailure(error);
+      return read;
+    }
+    const snapshots = read.snapshots.map((served, i) => {
+      const snapshot = new Map(served);
+      for (const segmentId of replacing) snapshot.delete(segmentId);
+      for (const [segmentId, since] of fromPostgres[i]!) snapshot.set(segmentId, since);
+      return snapshot;
+    });
+    return { ...read, snapshots };
+  }
+
   /** Stops the breaker's timers. */
   close(): void {
     this.breaker.shutdown();
+  }
+
+  private logReplacingFailure(error: unknown): void {
+    if (Date.now() - this.lastLogged < LOG_EVERY_MS) return;
+    this.lastLogged = Date.now();
+    this.logger.warn({ err: error }, 'membership reads: Postgres did not answer for segments being replaced; serving them from Redis');
   }
 
   private logFailure(redisError: unknown, postgresError: unknown): void {

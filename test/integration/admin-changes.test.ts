@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
+import { storeCallDuration } from '../../src/metrics/metrics.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
@@ -50,6 +51,8 @@ describe('admin changes', () => {
     ).rows[0];
   const pendingEffects = async () =>
     (await stores.pool.query(`SELECT segment_id AS "segmentId", effect FROM segment_outbox ORDER BY id`)).rows as Array<{ segmentId: number; effect: string }>;
+  const outboxRelayBatches = async () =>
+    (await storeCallDuration.get()).values.find((v) => v.metricName === 'segments_store_call_duration_seconds_count' && v.labels.call === 'outbox_relay')?.value ?? 0;
   const effectsCarriedOut = () => expect.poll(async () => (await pendingEffects()).length, { timeout: 15_000 }).toBe(0);
 
   beforeAll(async () => {
@@ -78,6 +81,8 @@ describe('admin changes', () => {
       expect((await run(ADD, { id: retired.id, ids: ['c-away'] })).errors).toBeUndefined();
       await effectsCarriedOut();
       await expect.poll(async () => (await run(PAGE, { customer: 'c-away', segment: retired.id })).data!.customer.isInSegment).toBe(true);
+      // Each batch the relay carried out is timed, as the SegmentsOutboxEffectsStuck runbook reads it.
+      expect(await outboxRelayBatches()).toBeGreaterThan(0);
 
       await redisRelay.refuse();
       try {

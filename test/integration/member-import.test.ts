@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishMembershipEvents } from '../../src/stores/publish-membership-events.js';
 import { archiveSegment, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
@@ -11,6 +12,7 @@ import { startTestWorkers } from '../helpers/workers.js';
 const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `cust-${from + i}`);
 const csv = (list: readonly string[]) => `${list.join('\n')}\n`;
 const sorted = (list: Iterable<string>) => [...list].sort();
+const isEqual = (a: readonly boolean[], b: readonly boolean[]) => a.length === b.length && a.every((value, i) => value === b[i]);
 
 interface Answer {
   status: number;
@@ -121,6 +123,62 @@ describe('PUT /admin/segments/{id}/members', () => {
     expect((await read('cust-4500')).data).toEqual({ customer: { isInSegment: true, segments: [{ id: String(segment.id) }] } });
     expect((await read('cust-2000')).data).toEqual({ customer: { isInSegment: false, segments: [] } });
     expect((await read('cust-1')).data!.customer.isInSegment).toBe(true);
+  });
+
+  it('shows a page of customers the old members or the new ones, never some of each, while the import is published', async () => {
+    const segment = await createSegment(stores);
+    const old = ids(5001, 5060);
+    const fresh = ids(5061, 5120);
+    const page = [...old, ...fresh];
+    const isOld = page.map((id) => old.includes(id));
+    const isNew = isOld.map((member) => !member);
+    const publish = (servingStore: Pick<TestStores['servingStore'], 'applyChanges'>, batchSize: number) =>
+      publishMembershipEvents({ pool: stores.pool, servingStore, stream: stores.eventStream }, 10_000, batchSize);
+    // The page as the router asks for it: one _entities call for every customer on it.
+    const readPage = async () => {
+      const result = await execute(
+        subgraph.url,
+        `query ($r: [_Any!]!, $s: ID!) { _entities(representations: $r) { ... on Customer { isInSegment(id: $s) } } }`,
+        { r: page.map((id) => ({ __typename: 'Customer', id })), s: String(segment.id) },
+      );
+      expect(result.errors).toBeUndefined();
+      return result.data!._entities.map((c: { isInSegment: boolean }) => c.isInSegment) as boolean[];
+    };
+    const inRedis = async () => (await Promise.all(page.map((id) => stores.redis.hexists(stores.keys.customer(id), String(segment.id))))).map((n) => n === 1);
+
+    await put(segment.id, csv(old));
+    await publish(stores.servingStore, 10_000);
+    expect(await readPage()).toEqual(isOld);
+
+    expect((await put(segment.id, csv(fresh))).body).toEqual({ size: 60, entered: 60, left: 60 });
+    // Publication in batches of 20 events, and after each batch has reached Redis, before the
+    // next one: what Redis holds for the page, and what a reader of the page is answered.
+    const seen: Array<{ redis: boolean[]; answered: boolean[]; replacing: string[] }> = [];
+    await publish(
+      {
+        applyChanges: async (...args) => {
+          await stores.servingStore.applyChanges(...args);
+          seen.push({ redis: await inRedis(), answered: await readPage(), replacing: await stores.redis.smembers(stores.keys.servingReplacing) });
+        },
+      },
+      20,
+    );
+
+    // 120 events: six batches, then the read that finds none left.
+    expect(seen).toHaveLength(7);
+    const halfway = seen.filter(({ redis }) => !isEqual(redis, isOld) && !isEqual(redis, isNew));
+    expect(halfway.length).toBeGreaterThanOrEqual(4); // Redis held neither set...
+    for (const { answered } of seen) expect(answered).toEqual(isNew); // ...and the page was always the new one.
+    // Marked as being replaced until the batch that applies its last import event.
+    expect(seen.map(({ replacing }) => replacing)).toEqual([...Array(5).fill([String(segment.id)]), [], []]);
+    expect(seen.at(-1)!.redis).toEqual(isNew);
+  });
+
+  it('clears a replacement mark that no pending import event backs once everything is published', async () => {
+    // As when an erasure removed the last event of an import the publisher had begun.
+    await stores.redis.sadd(stores.keys.servingReplacing, '424242');
+    await publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
+    expect(await stores.redis.exists(stores.keys.servingReplacing)).toBe(0);
   });
 
   it('records each import in the segment history, one change per import', async () => {

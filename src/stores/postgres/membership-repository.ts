@@ -44,17 +44,24 @@ export class MembershipRepository {
    * `customerIds`) and how far they reflect committed changes, in one query:
    * the serving path's fallback when Redis cannot answer. `timeoutMs` bounds
    * the wait on the client side, so a stalled Postgres fails the read instead
-   * of holding the request.
+   * of holding the request. With `segmentIds`, only memberships of those
+   * segments (the serving path's read of segments being replaced).
    */
-  async readMany(customerIds: readonly string[], timeoutMs: number): Promise<{ snapshots: Array<Map<number, number>>; upToDateAt: Date }> {
+  async readMany(
+    customerIds: readonly string[],
+    timeoutMs: number,
+    segmentIds?: readonly number[],
+  ): Promise<{ snapshots: Array<Map<number, number>>; upToDateAt: Date }> {
     // One row per customer, memberships as {"segment id": epoch ms} (the shape of the Redis hash):
     // JSON parses far faster than a timestamp column per membership.
     const { rows } = await this.pool.query<{ customerId: string | null; memberships: Record<string, number> | null; upToDateAt: Date }>({
       text: `SELECT m.customer_id AS "customerId", m.memberships, w.at AS "upToDateAt"
                FROM (SELECT ${REFLECTED_UP_TO_SQL} AS at) w
                LEFT JOIN (SELECT customer_id, json_object_agg(segment_id, (extract(epoch FROM since) * 1000)::bigint) AS memberships
-                            FROM segment_memberships WHERE customer_id = ANY($1::text[]) GROUP BY customer_id) m ON true`,
-      values: [customerIds],
+                            FROM segment_memberships
+                           WHERE customer_id = ANY($1::text[]) AND ($2::int[] IS NULL OR segment_id = ANY($2::int[]))
+                           GROUP BY customer_id) m ON true`,
+      values: [customerIds, segmentIds ?? null],
       query_timeout: timeoutMs,
     } as pg.QueryConfig);
     const byCustomer = new Map<string, Record<string, number>>();

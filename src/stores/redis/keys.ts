@@ -14,6 +14,9 @@
  *   the serving path reads Postgres instead.
  * - `{prefix}serving:up-to-date-at`: epoch milliseconds before which every
  *   committed change is in the serving keys; the publisher moves it.
+ * - `{prefix}serving:replacing`: set of the ids of segments whose members an
+ *   import replaced and the publisher is still carrying over; reads take
+ *   those segments from Postgres meanwhile (README "Member import").
  * - `{prefix}membership-events`: stream of every enter and leave, for
  *   downstream consumers (README "Membership events").
  * - `{prefix}bull:*`: BullMQ's queues.
@@ -26,6 +29,7 @@ export interface RedisKeys {
   readonly segmentChanges: string;
   readonly servingBuilt: string;
   readonly servingUpToDate: string;
+  readonly servingReplacing: string;
   readonly membershipEvents: string;
   /** BullMQ's `prefix` option: its keys are `{bullPrefix}:{queue}:...`. */
   readonly bullPrefix: string;
@@ -39,6 +43,7 @@ export function redisKeys(prefix: string): RedisKeys {
     segmentChanges: `${prefix}segments:changed`,
     servingBuilt: `${prefix}serving:built`,
     servingUpToDate: `${prefix}serving:up-to-date-at`,
+    servingReplacing: `${prefix}serving:replacing`,
     membershipEvents: `${prefix}membership-events`,
     bullPrefix: `${prefix}bull`,
   };

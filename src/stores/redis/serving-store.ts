@@ -13,14 +13,32 @@ export interface ServedMemberships {
   built: boolean;
   /** Every change committed before this time is in the keys (see `REFLECTED_UP_TO_SQL`); null when unknown. */
   upToDateAt: Date | null;
+  /**
+   * Segments whose members an import replaced and whose changes are being
+   * applied: the snapshots may hold some customers' old membership and other
+   * customers' new one, so these segments must be read from Postgres.
+   */
+  replacing: number[];
 }
 
-// KEYS: the build mark, the watermark, then one hash per customer. Returns
-// the two strings (nil when missing), then each hash as a flat
-// [field, value, ...] array. It reads only, and all its keys are in one
-// Redis: a Redis Cluster would need the keys of a read in one hash slot.
-const READ_MEMBERSHIPS = `local out = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]) }
-for i = 3, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
+/**
+ * What a publication batch says about the segments being replaced (see
+ * `ServedMemberships.replacing`): `begin` before its changes are applied,
+ * `end` after them, or `'all'` once every pending change is applied.
+ */
+export interface ReplacingSegments {
+  begin: readonly number[];
+  end: readonly number[] | 'all';
+}
+
+// KEYS: the build mark, the watermark, the segments being replaced, then one
+// hash per customer. Returns the two strings (nil when missing), the set's
+// members, then each hash as a flat [field, value, ...] array. It reads only,
+// and all its keys are in one Redis: a Redis Cluster would need the keys of a
+// read in one hash slot. Being one script, it sees a segment's replacement
+// mark and its customers' hashes at the same moment.
+const READ_MEMBERSHIPS = `local out = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('SMEMBERS', KEYS[3]) }
+for i = 4, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
 return out`;
 
 // Writes go out in pipelines of this many commands: large enough to amortise
@@ -61,14 +79,15 @@ export class MembershipServingStore {
    * client's work.
    */
   async readMany(customerIds: readonly string[]): Promise<ServedMemberships> {
-    const keys = [this.keys.servingBuilt, this.keys.servingUpToDate, ...customerIds.map((id) => this.keys.customer(id))];
+    const keys = [this.keys.servingBuilt, this.keys.servingUpToDate, this.keys.servingReplacing, ...customerIds.map((id) => this.keys.customer(id))];
     // ioredis sends EVALSHA, and EVAL when Redis answers NOSCRIPT (a restarted Redis).
-    const reply = (await (this.redis as ReadMembershipsCommand).readMemberships(keys.length, ...keys)) as [string | null, string | null, ...string[][]];
-    if (!Array.isArray(reply) || reply.length !== customerIds.length + 2) throw new Error('unexpected reply to the membership read');
-    const [built, upToDateAt, ...hashes] = reply;
+    const reply = (await (this.redis as ReadMembershipsCommand).readMemberships(keys.length, ...keys)) as [string | null, string | null, string[], ...string[][]];
+    if (!Array.isArray(reply) || reply.length !== customerIds.length + 3) throw new Error('unexpected reply to the membership read');
+    const [built, upToDateAt, replacing, ...hashes] = reply;
     return {
       built: built !== null,
       upToDateAt: upToDateAt === null ? null : new Date(Number(upToDateAt)),
+      replacing: replacing.map(Number),
       snapshots: hashes.map(toSnapshot),
     };
   }
@@ -98,14 +117,19 @@ export class MembershipServingStore {
    * customer's field to when they entered, LEFT removes it. Applying the same
    * changes again, in the same order, leaves the same keys, so a publication
    * retried after a crash converges. With `upToDateAt`, moves the freshness
-   * watermark after the changes, in the same pipeline. One pipeline per call.
+   * watermark after the changes, in the same pipeline. With `replacing`,
+   * marks segments as being replaced before the changes and unmarks them
+   * after: Redis runs a pipeline's commands in order, so no read sees a
+   * replacement's first change without its mark. One pipeline per call.
    */
   async applyChanges(
     changes: ReadonlyArray<{ segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>,
     upToDateAt?: Date,
+    replacing?: ReplacingSegments,
   ): Promise<void> {
-    if (changes.length === 0 && upToDateAt === undefined) return;
+    if (changes.length === 0 && upToDateAt === undefined && replacing === undefined) return;
     const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & ApplyChangesCommand;
+    if (replacing && replacing.begin.length > 0) pipeline.sadd(this.keys.servingReplacing, ...replacing.begin.map(String));
     for (let start = 0; start < changes.length; start += WRITE_CHUNK) {
       const chunk = changes.slice(start, start + WRITE_CHUNK);
       const args: string[] = chunk.map((c) => this.keys.customer(c.customerId));
@@ -113,6 +137,8 @@ export class MembershipServingStore {
       // ioredis sends EVALSHA, and EVAL when Redis answers NOSCRIPT (a restarted Redis).
       pipeline.applyMembershipChanges(chunk.length, ...args);
     }
+    if (replacing?.end === 'all') pipeline.del(this.keys.servingReplacing);
+    else if (replacing && replacing.end.length > 0) pipeline.srem(this.keys.servingReplacing, ...replacing.end.map(String));
     if (upToDateAt !== undefined) pipeline.set(this.keys.servingUpToDate, String(upToDateAt.getTime()));
     await execOrThrow(pipeline.exec());
   }
