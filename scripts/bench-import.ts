@@ -13,10 +13,15 @@
  *    the serving watermark past the answer);
  * 3. a second import in which `--changed` of the ids are replaced by new ones:
  *    the same two times;
- * 4. checks: the answers' counts, `segment_memberships` against the list,
+ * 4. page reads while each import is answered, then until it is served: a reader asks the
+ *    subgraph for pages of PAGE_SIZE customers (half of them in the new list,
+ *    half in the old one), one page after another, and counts pages that were
+ *    neither wholly the old set nor wholly the new one (there must be none),
+ *    with their latency next to the same reads before the import (baseline);
+ * 5. checks: the answers' counts, `segment_memberships` against the list,
  *    and `--sample` random customers' Redis serving keys against it (members
  *    and former members);
- * 5. peak RSS (VmHWM) of both processes: the list is streamed, never held.
+ * 6. peak RSS (VmHWM) of both processes: the list is streamed, never held.
  *
  * The client streams the list too, generated a chunk at a time. Results
  * print as they complete and go to bench/results/import-<ISO timestamp>.json;
@@ -51,6 +56,75 @@ const MAINTENANCE_QUEUE = 'maintenance';
 // Ids per chunk the client writes: about 150 KB.
 const IDS_PER_CHUNK = 10_000;
 const POLL_MS = 100;
+// Customers per page read, as a router's _entities call for a page of results.
+const PAGE_SIZE = 100;
+// Page reads before an import, for the baseline latency.
+const BASELINE_PAGES = 200;
+
+type Ranges = ReadonlyArray<{ first: number; count: number }>;
+const inRanges = (ranges: Ranges, n: number) => ranges.some((r) => n >= r.first && n < r.first + r.count);
+const randomIn = (ranges: Ranges) => {
+  const range = ranges[Math.floor(Math.random() * ranges.length)]!;
+  return range.first + Math.floor(Math.random() * range.count);
+};
+const percentile = (sorted: readonly number[], p: number) => (sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+
+/** What page reads saw: how many, how many were wholly old, wholly new or neither, and their latency. */
+interface PageReads {
+  pages: number;
+  old: number;
+  new: number;
+  mixed: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+/**
+ * Reads pages of customers of `segmentId` through the subgraph, one after
+ * another, until `stop` is called: half the customers of each page from
+ * `newRanges`, half from `oldRanges` (all new when there is no old set). A
+ * page must show either every customer's old membership or every customer's
+ * new one.
+ */
+function readPages(base: string, token: string, segmentId: number, oldRanges: Ranges, newRanges: Ranges): { pages: () => number; stop: () => Promise<PageReads> } {
+  const reads: PageReads = { pages: 0, old: 0, new: 0, mixed: 0, p50Ms: null, p99Ms: null };
+  const latencies: number[] = [];
+  let stopped = false;
+  const query = `query ($r: [_Any!]!, $s: ID!) { _entities(representations: $r) { ... on Customer { isInSegment(id: $s) } } }`;
+  const loop = (async () => {
+    while (!stopped) {
+      const numbers = Array.from({ length: PAGE_SIZE }, (_, i) => randomIn(i % 2 === 0 || oldRanges.length === 0 ? newRanges : oldRanges));
+      const begun = performance.now();
+      const response = await fetch(base, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables: { r: numbers.map((n) => ({ __typename: 'Customer', id: customerId(n) })), s: String(segmentId) } }),
+      });
+      const body = (await response.json()) as { data?: { _entities: Array<{ isInSegment: boolean }> }; errors?: unknown };
+      latencies.push(performance.now() - begun);
+      if (!body.data || body.errors) throw new Error(`a page read failed: ${JSON.stringify(body.errors)}`);
+      const answers = body.data._entities.map((c) => c.isInSegment);
+      const isOld = answers.every((member, i) => member === inRanges(oldRanges, numbers[i]!));
+      const isNew = answers.every((member, i) => member === inRanges(newRanges, numbers[i]!));
+      reads.pages++;
+      if (isNew) reads.new++;
+      else if (isOld) reads.old++;
+      else reads.mixed++;
+    }
+  })();
+  // Rethrown by stop(); handled now so that a failed read does not end the process before that.
+  loop.catch(() => undefined);
+  return {
+    pages: () => reads.pages,
+    async stop() {
+      stopped = true;
+      await loop;
+      latencies.sort((a, b) => a - b);
+      return { ...reads, p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)) };
+    },
+  };
+}
+const round = (ms: number | null) => (ms === null ? null : Number(ms.toFixed(1)));
 
 const { values } = parseArgs({
   options: {
@@ -234,14 +308,22 @@ async function main() {
     };
 
     const unpublished = () => count('SELECT count(*) AS n FROM membership_event_outbox');
-    const importOnce = async (name: string, ranges: Array<{ first: number; count: number }>, expected: { entered: number; left: number }) => {
+    const importOnce = async (name: string, ranges: Ranges, oldRanges: Ranges, expected: { entered: number; left: number }) => {
       console.log(`\n${name}`);
-      const bareMs = await baseline(ranges);
+      const bareMs = await baseline([...ranges]);
       console.log(`  baseline: bare COPY of the same ${options.ids} ids into an unlogged table: ${seconds(bareMs)} s`);
+      // The same reads with no import in flight: every page is the old set.
+      const steady = readPages(base, token, segmentId, oldRanges, oldRanges.length > 0 ? oldRanges : ranges);
+      while (steady.pages() < BASELINE_PAGES) await sleep(POLL_MS);
+      const pagesBefore = await steady.stop();
+      console.log(`  page reads before the import: ${pagesBefore.pages} pages of ${PAGE_SIZE}, p50 ${pagesBefore.p50Ms} ms, p99 ${pagesBefore.p99Ms} ms`);
       const begun = performance.now();
+      const during = readPages(base, token, segmentId, oldRanges, ranges);
       const answer = await put(importUrl, token, list(ranges));
       const answeredMs = performance.now() - begun;
       const answeredAt = Date.now();
+      const pagesWhileAnswering = await during.stop();
+      const publishing = readPages(base, token, segmentId, oldRanges, ranges);
       if (answer.status !== 200) throw new Error(`the import answered ${answer.status}: ${JSON.stringify(answer.body)}`);
       console.log(`  answered after ${seconds(answeredMs)} s: ${JSON.stringify(answer.body)}`);
       const expectedAnswer = { size: options.ids, ...expected };
@@ -265,7 +347,19 @@ async function main() {
         await sleep(POLL_MS);
       }
       console.log(servedMs === null ? `  not served within ${options.waitTimeout} s` : `  served after ${seconds(servedMs)} s (publication: ${seconds(servedMs - answeredMs)} s)`);
-      return { baselineCopySeconds: seconds(bareMs), answeredSeconds: seconds(answeredMs), servedSeconds: servedMs === null ? null : seconds(servedMs), answer: answer.body, countsRight };
+      const pagesWhilePublishing = await publishing.stop();
+      const describe = (reads: PageReads) =>
+        `${reads.pages} pages (${reads.old} old set, ${reads.new} new set, ${reads.mixed} mixed), p50 ${reads.p50Ms} ms, p99 ${reads.p99Ms} ms`;
+      console.log(`  page reads while the import was answered: ${describe(pagesWhileAnswering)}`);
+      console.log(`  page reads from the answer until served: ${describe(pagesWhilePublishing)}`);
+      return {
+        baselineCopySeconds: seconds(bareMs),
+        answeredSeconds: seconds(answeredMs),
+        servedSeconds: servedMs === null ? null : seconds(servedMs),
+        answer: answer.body,
+        countsRight,
+        pageReads: { before: pagesBefore, whileAnswering: pagesWhileAnswering, untilServed: pagesWhilePublishing },
+      };
     };
 
     /** Postgres members against the list, and a random sample of Redis serving keys against it. */
@@ -301,7 +395,7 @@ async function main() {
     };
 
     const firstRanges = [{ first: 1, count: options.ids }];
-    const first = await importOnce('1. first import into an empty STATIC segment', firstRanges, { entered: options.ids, left: 0 });
+    const first = await importOnce('1. first import into an empty STATIC segment', firstRanges, [], { entered: options.ids, left: 0 });
     const firstCheck = await check(firstRanges, null);
     console.log(`  check: ${JSON.stringify(firstCheck)}`);
     results.first = { ...first, check: firstCheck };
@@ -312,7 +406,7 @@ async function main() {
       { first: 1, count: options.ids - replaced },
       { first: options.ids + 1, count: replaced },
     ].filter((r) => r.count > 0);
-    const second = await importOnce(`2. second import, ${replaced} of the ids replaced by new ones`, secondRanges, { entered: replaced, left: replaced });
+    const second = await importOnce(`2. second import, ${replaced} of the ids replaced by new ones`, secondRanges, firstRanges, { entered: replaced, left: replaced });
     const secondCheck = await check(secondRanges, replaced > 0 ? { first: options.ids - replaced + 1, count: replaced } : null);
     console.log(`  check: ${JSON.stringify(secondCheck)}`);
     results.second = { ...second, check: secondCheck };

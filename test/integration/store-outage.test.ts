@@ -148,6 +148,23 @@ describe('membership reads when a store fails', () => {
     expect(await page('c-1')).toEqual(member('c-1', 'REDIS'));
   });
 
+  it('reads a segment being replaced from Postgres, and serves Redis for it when Postgres does not answer', async () => {
+    await addInPostgresOnly('c-replaced');
+    await stores.redis.sadd(stores.keys.servingReplacing, String(segmentId));
+    try {
+      // Redis knows nothing of c-replaced: the membership, and c-1's, come from Postgres.
+      expect(await page('c-replaced')).toEqual(member('c-replaced', 'REDIS'));
+      expect(await page('c-1')).toEqual(member('c-1', 'REDIS'));
+      postgresRelay.stall();
+      expect(await page('c-replaced')).toEqual({ ...member('c-replaced', 'REDIS'), isInSegment: false, segments: [] });
+      expect(await page('c-1')).toEqual(member('c-1', 'REDIS'));
+    } finally {
+      await postgresRelay.restore();
+      await stores.redis.del(stores.keys.servingReplacing);
+    }
+    expect((await page('c-replaced')).isInSegment).toBe(false);
+  });
+
   it('says on /health/ready which store is away, and stays live on /health/live', async () => {
     const ready = () => fetch(new URL('/health/ready', subgraph.url)).then(async (r) => ({ status: r.status, body: await r.json() }));
     expect(await ready()).toEqual({ status: 200, body: { status: 'ok', checks: { postgres: 'ok', redis: 'ok' } } });
