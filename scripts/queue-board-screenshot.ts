@@ -166,7 +166,10 @@ async function chromium(profile: string, args: string[]): Promise<string> {
       ...args,
     ],
     { timeout: 120_000, maxBuffer: 32 * 1024 * 1024 },
-  );
+  ).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+    throw new Error(`no browser at "${CHROMIUM}": install Debian's chromium (apt-get install chromium), or set CHROMIUM to a Chromium binary`);
+  });
   return stdout;
 }
 
