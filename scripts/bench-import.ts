@@ -33,9 +33,7 @@
  * segment (with its memberships and events) and every Redis key under its prefix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -48,7 +46,7 @@ import { migrationsDir } from '../src/paths.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 import { redisKeys } from '../src/stores/redis/keys.js';
-import { hasExited, peakRssMb, projectRoot, serviceEntry, startChild, stopAllChildren, tail } from './bench-processes.js';
+import { benchRun, hasExited, peakRssMb, serviceEntry, startChild, stopAllChildren, tail } from './bench-processes.js';
 import { freePort } from './free-port.js';
 
 // The queue whose worker publishes membership events (README "Membership pipeline").
@@ -190,29 +188,11 @@ function put(url: URL, token: string, body: Readable): Promise<{ status: number;
 }
 
 async function main() {
-  const root = projectRoot();
   const entry = serviceEntry();
 
-  const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/segments_bench_import';
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = process.env.BENCH_REDIS_PREFIX ?? 'bench-import:';
-  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new Error('BENCH_REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . -');
+  const run = benchRun('import', options);
+  const { databaseUrl, redisUrl, prefix, results, save } = run;
   const keys = redisKeys(prefix);
-
-  const startedAt = new Date();
-  const stamp = startedAt.toISOString().replaceAll(':', '-');
-  const resultsDir = join(root, 'bench/results');
-  const logsDir = join(resultsDir, 'logs');
-  mkdirSync(logsDir, { recursive: true });
-  const jsonFile = join(resultsDir, `import-${stamp}.json`);
-  const results: Record<string, unknown> = {
-    startedAt: startedAt.toISOString(),
-    options,
-    database: databaseUrl.replace(/\/\/[^@/]*@/, '//'),
-    redisPrefix: prefix,
-    node: process.version,
-  };
-  const save = () => writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
 
   const pool = createPool(databaseUrl, { max: 3, applicationName: 'bench-import' });
   const redis = new Redis(redisUrl, { connectionName: 'bench-import', maxRetriesPerRequest: 3 });
@@ -268,9 +248,8 @@ async function main() {
       .setIssuedAt()
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret));
-    const logFile = (name: string) => join(logsDir, `import-${stamp}-${name}.log`);
-    const worker = startChild('worker', entry, env, logFile('worker'));
-    const subgraph = startChild('subgraph', entry, env, logFile('subgraph'));
+    const worker = startChild('worker', entry, env, run.logFile('worker'));
+    const subgraph = startChild('subgraph', entry, env, run.logFile('subgraph'));
     const base = `http://127.0.0.1:${port}/`;
     const alive = () => {
       for (const child of [worker, subgraph]) {
@@ -415,7 +394,7 @@ async function main() {
     console.log(`\npeak RSS: subgraph ${(results.peakRssMb as Record<string, unknown>).subgraph} MB, worker ${(results.peakRssMb as Record<string, unknown>).worker} MB`);
     results.finishedAt = new Date().toISOString();
     save();
-    console.log(`results: ${jsonFile}`);
+    console.log(`results: ${run.resultFile('.json')}`);
   } finally {
     await stopAllChildren();
     await maintenanceQueue.close();

@@ -38,8 +38,7 @@
  * outbox, and every Redis key under its prefix.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -51,7 +50,7 @@ import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { timeWindows } from '../src/rules/time-windows.js';
-import { hasExited, peakRssMb, projectRoot, serviceEntry, startChild, stopAllChildren, stopChild, tail } from './bench-processes.js';
+import { benchRun, hasExited, peakRssMb, serviceEntry, startChild, stopAllChildren, stopChild, tail } from './bench-processes.js';
 import { freePort } from './free-port.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 
@@ -212,30 +211,12 @@ interface LoadResult {
 }
 
 async function main() {
-  const root = projectRoot();
   const entry = serviceEntry();
 
-  const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/segments_bench_pipeline';
-  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const prefix = process.env.BENCH_REDIS_PREFIX ?? 'bench-pipeline:';
-  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new Error('BENCH_REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . -');
-
-  const startedAt = new Date();
-  const stamp = startedAt.toISOString().replaceAll(':', '-');
-  const resultsDir = join(root, 'bench/results');
-  const logsDir = join(resultsDir, 'logs');
-  mkdirSync(logsDir, { recursive: true });
-  const jsonFile = join(resultsDir, `pipeline-${stamp}.json`);
-  const mdFile = join(resultsDir, `pipeline-${stamp}.md`);
-
-  const results: Record<string, unknown> = {
-    startedAt: startedAt.toISOString(),
-    options,
-    database: databaseUrl.replace(/\/\/[^@/]*@/, '//'),
-    redisPrefix: prefix,
-    node: process.version,
-  };
-  const save = () => writeFileSync(jsonFile, `${JSON.stringify(results, null, 2)}\n`);
+  const run = benchRun('pipeline', options);
+  const { databaseUrl, redisUrl, prefix, startedAt, logsDir, results, save } = run;
+  const jsonFile = run.resultFile('.json');
+  const mdFile = run.resultFile('.md');
 
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'bench-pipeline' });
   const loadPool = createPool(databaseUrl, { max: LOAD_CONNECTIONS, applicationName: 'bench-pipeline-load' });
@@ -347,9 +328,8 @@ async function main() {
       .setExpirationTime('24h')
       .sign(new TextEncoder().encode(secret));
 
-    const logFile = (name: string) => join(logsDir, `pipeline-${stamp}-${name}.log`);
     const startWorker = async (n: number) => {
-      const child = startChild('worker', entry, env, logFile(`worker-${n}`));
+      const child = startChild('worker', entry, env, run.logFile(`worker-${n}`));
       const deadline = performance.now() + 60_000;
       // Ready once BullMQ workers listen on both queues the pipeline needs (BullMQ reads CLIENT LIST).
       while ((await recomputeQueue.getWorkersCount()) === 0 || (await orderEventsQueue.getWorkersCount()) === 0) {
@@ -364,7 +344,7 @@ async function main() {
     };
     console.log(`starting worker and subgraph (port ${port}), logs in ${logsDir}`);
     let worker = await startWorker(1);
-    const subgraph = startChild('subgraph', entry, env, logFile('subgraph'));
+    const subgraph = startChild('subgraph', entry, env, run.logFile('subgraph'));
     {
       const deadline = performance.now() + 60_000;
       for (;;) {

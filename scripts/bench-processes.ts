@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -95,4 +95,56 @@ export function tail(file: string, lines = 20): string {
   } catch {
     return '';
   }
+}
+
+/** Where one benchmark run reads and writes, and its results so far. */
+export interface BenchRun {
+  /** BENCH_DATABASE_URL, by default the database `segments_bench_{kind}`. */
+  databaseUrl: string;
+  /** REDIS_URL, by default the local Redis. */
+  redisUrl: string;
+  /** BENCH_REDIS_PREFIX, by default `bench-{kind}:`. */
+  prefix: string;
+  startedAt: Date;
+  /** bench/results/logs, created. */
+  logsDir: string;
+  /** `bench/results/{kind}-{timestamp}{suffix}`: the run's file of that kind. */
+  resultFile(suffix: string): string;
+  /** The children's log of `role`, in `logsDir`. */
+  logFile(role: string): string;
+  /** Written by `save` as `resultFile('.json')`; starts with what identifies the run. */
+  results: Record<string, unknown>;
+  save(): void;
+}
+
+/** The setup every benchmark shares: its database, Redis prefix and result files. */
+export function benchRun(kind: string, options: unknown): BenchRun {
+  const databaseUrl = process.env.BENCH_DATABASE_URL ?? `postgres://postgres@127.0.0.1:5432/segments_bench_${kind}`;
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const prefix = process.env.BENCH_REDIS_PREFIX ?? `bench-${kind}:`;
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new Error('BENCH_REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . -');
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replaceAll(':', '-');
+  const resultsDir = join(projectRoot(), 'bench/results');
+  const logsDir = join(resultsDir, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+  const resultFile = (suffix: string) => join(resultsDir, `${kind}-${stamp}${suffix}`);
+  const results: Record<string, unknown> = {
+    startedAt: startedAt.toISOString(),
+    options,
+    database: databaseUrl.replace(/\/\/[^@/]*@/, '//'),
+    redisPrefix: prefix,
+    node: process.version,
+  };
+  return {
+    databaseUrl,
+    redisUrl,
+    prefix,
+    startedAt,
+    logsDir,
+    resultFile,
+    logFile: (role) => join(logsDir, `${kind}-${stamp}-${role}.log`),
+    results,
+    save: () => writeFileSync(resultFile('.json'), `${JSON.stringify(results, null, 2)}\n`),
+  };
 }
