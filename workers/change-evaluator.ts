@@ -1,17 +1,21 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
 import { observeEvaluation } from '../src/metrics/order-lag.js';
-import { orderConditionCount, type Rule } from '../src/rules/rule.js';
+import { CompiledRules, RuleEvaluationError, type CompiledSegment } from '../src/rules/compiled-rules.js';
+import { CustomerEvaluation } from '../src/rules/customer-evaluation.js';
+import { DAY_MS, type Rule } from '../src/rules/rule.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { ChangeOutboxRepository, CustomerChange } from '../src/stores/postgres/change-outbox-repository.js';
 import type {
+  BatchReadRequest,
   CustomerEvaluationRepository,
   EvaluatedSegment,
   EvaluationCause,
-  EvaluationLevel,
-  LevelOutcome,
+  MembershipFlip,
 } from '../src/stores/postgres/customer-evaluation-repository.js';
-import { isRuleFailure } from '../src/stores/postgres/segment-computation-repository.js';
+import { PartitionLeases, type PartitionLeasesOptions } from './partition-leases.js';
 
 export interface ChangeEvaluatorOptions {
   /** Newest rows (recorded within `freshWindowMs`) taken first in every batch. @defaultValue 1000 */
@@ -24,57 +28,57 @@ export interface ChangeEvaluatorOptions {
   maxBacklogBatch?: number;
   /** How often an idle evaluator looks at the outbox. @defaultValue 100 */
   pollMs?: number;
+  /** How the process shares the outbox's partitions with other evaluator processes. */
+  partitions?: PartitionLeasesOptions;
 }
 
+/** What one batch cost and did: the cost model's figures (README "Event path"). */
 export interface BatchReport {
+  /** Outbox rows claimed (an order, a customer update, a time crossing...). */
   changes: number;
   customers: number;
   /** Distinct segments evaluated. */
   segments: number;
+  /** (customer, segment) evaluations. */
+  evaluations: number;
+  /** Distinct order aggregates computed, summed over the batch's customers: each is computed once per customer, however many segments read it. */
+  conditions: number;
+  /** Order rows read. */
+  orders: number;
   entered: number;
   left: number;
   ms: number;
   /** Age of the oldest change in the batch, from its commit to its evaluation. */
   maxLagMs: number;
+  /** Outbox partitions this process held. */
+  partitions: number;
+}
+
+/** Where the evaluator gets its rule index: at the revision each batch read. */
+export interface RuleIndexSource {
+  at(revision: string): Promise<RuleIndex>;
 }
 
 const BATCH_TARGET_MS = 500;
-// Columns of one evaluation statement: a column per segment and at most one per
-// condition that reads orders. Postgres allows 1,664; each statement reads its
-// customers' orders once for all its segments, so wider is cheaper.
-const COLUMNS_PER_STATEMENT = 1200;
-
-/** Splits segments into statements of at most COLUMNS_PER_STATEMENT columns. */
-function statementGroups(segments: readonly EvaluatedSegment[]): EvaluatedSegment[][] {
-  const groups: EvaluatedSegment[][] = [];
-  let current: EvaluatedSegment[] = [];
-  let columns = 0;
-  for (const segment of segments) {
-    const width = 1 + orderConditionCount(segment.rule);
-    if (current.length > 0 && columns + width > COLUMNS_PER_STATEMENT) {
-      groups.push(current);
-      current = [];
-      columns = 0;
-    }
-    current.push(segment);
-    columns += width;
-  }
-  if (current.length > 0) groups.push(current);
-  return groups;
-}
 
 /**
- * The event path: drains the change outbox in batches, evaluates every
- * customer of a batch against the segments their changes can affect (one
- * statement per dependency level), and applies and records the differences
- * in the same transaction as the claim, so a crash leaves the changes to be
- * claimed again. One evaluator per deployment holds the evaluator lock, so two
- * evaluations of one customer never race; the others stand by.
+ * The event path: drains the change outbox in batches and evaluates each
+ * batch's customers against the segments their changes can affect, in this
+ * process (compiled rules over the batch's rows, read in one statement), then
+ * writes only the flips, with their events, in the same transaction as the
+ * claim, so a crash leaves the changes to be claimed again.
+ *
+ * The cost of a batch is its customers x the distinct order aggregates the
+ * affected segments read (each computed once per customer from the orders of
+ * its stores), plus a constant per segment evaluated; it does not depend on
+ * other segments, nor on orders of stores no affected rule reads. Several
+ * processes evaluate at once, each the partitions of the outbox it holds
+ * (PartitionLeases). No segment row is locked: sizes move by delta rows.
  *
  * Fresh changes come first in every batch, so an order never waits behind a
  * backlog (a bulk load, a restart) for more than one batch; the backlog lane
- * grows while it drains quickly. A segment whose rule fails at run time is
- * found by bisection and quarantined; the others are evaluated.
+ * grows while it drains quickly. A segment whose rule cannot be evaluated is
+ * quarantined; the others are evaluated.
  */
 export class ChangeEvaluator {
   private client: pg.PoolClient | null = null;
@@ -83,12 +87,14 @@ export class ChangeEvaluator {
   private wakeUp: (() => void) | undefined;
   private backlogBatch: number;
   private readonly rules = new Map<string, Rule>();
+  private readonly compiled = new CompiledRules();
+  readonly leases: PartitionLeases;
 
   constructor(
     private readonly deps: {
       outbox: Pick<ChangeOutboxRepository, 'claim'>;
       evaluations: CustomerEvaluationRepository;
-      ruleIndex: () => RuleIndex;
+      ruleIndex: RuleIndexSource;
       /** Called after a batch changed memberships (publication). */
       onChanged: () => void;
       onBatch?: (report: BatchReport) => void;
@@ -97,13 +103,14 @@ export class ChangeEvaluator {
     private readonly options: ChangeEvaluatorOptions = {},
   ) {
     this.backlogBatch = options.backlogBatch ?? 2000;
+    this.leases = new PartitionLeases(deps.evaluations, `${hostname()}:${process.pid}:${randomUUID()}`, options.partitions);
   }
 
   start(): void {
     this.loop = this.run();
   }
 
-  /** Finishes the batch in progress, then lets the evaluator lock go. */
+  /** Finishes the batch in progress, then lets its partitions go. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeUp?.();
@@ -119,76 +126,98 @@ export class ChangeEvaluator {
     const pollMs = this.options.pollMs ?? 100;
     while (!this.stopped) {
       try {
-        if (!this.client) {
-          this.client = await this.deps.evaluations.acquireEvaluator();
-          if (!this.client) {
-            await this.sleep(1000); // another process evaluates; stand by
-            continue;
-          }
-        }
+        this.client ??= await this.deps.evaluations.connect();
+        await this.leases.rebalance(this.client);
         const report = await this.runBatch(this.client);
         if (report === null) await this.sleep(pollMs);
       } catch (error) {
         this.deps.logger.error({ err: error }, 'change evaluation failed; retrying');
         if (this.client) {
+          // A connection in an unknown state is closed, and its partition locks go with it.
           this.client.release(true);
           this.client = null;
+          this.leases.lost();
         }
         await this.sleep(1000);
       }
     }
-    if (this.client) await this.deps.evaluations.releaseEvaluator(this.client);
+    if (this.client) {
+      try {
+        await this.leases.release(this.client);
+        this.client.release();
+      } catch {
+        this.client.release(true);
+      }
+    }
     this.client = null;
   }
 
-  /** One batch in one transaction; null when the outbox was empty. */
+  /** One batch in one transaction; null when the outbox (of the partitions held) was empty. */
   async runBatch(client: pg.PoolClient): Promise<BatchReport | null> {
     const started = Date.now();
+    const partitions = this.leases.claimable;
+    if (partitions !== null && partitions.length === 0) return null;
     const limits = {
       fresh: this.options.freshBatch ?? 1000,
       oldest: this.backlogBatch,
       freshWindowMs: this.options.freshWindowMs ?? 2000,
+      partitions,
     };
     let evaluated: { asOf: Date; changes: CustomerChange[] } | undefined;
     const report = await this.deps.evaluations.transaction(client, async (tx) => {
       const changes = await this.deps.outbox.claim(tx, limits);
       if (changes.length === 0) return null;
-      const asOf = await this.deps.evaluations.clock(tx);
+      const { asOf, revision } = await this.deps.evaluations.clockAndRevision(tx);
       evaluated = { asOf, changes };
-      const index = this.deps.ruleIndex();
-      const wanted = this.segmentsPerCustomer(changes, index);
+      const index = await this.deps.ruleIndex.at(revision);
+      const wanted = segmentsPerCustomer(changes, index);
       const segmentIds = new Set<number>();
       for (const { segments } of wanted.values()) for (const id of segments) segmentIds.add(id);
-      const live = new Map((await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules)).map((s) => [s.id, s]));
-      // Per cause, per segment: the customers to evaluate it for.
-      const scopes = { event: new Map<number, string[]>(), schedule: new Map<number, string[]>() };
+      const live = await this.compile(tx, await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules));
+      const facts = await this.deps.evaluations.readBatch(tx, readRequest(wanted, live, this.compiled, asOf));
+      const flips: MembershipFlip[] = [];
+      const journal = new Map<number, string[]>();
+      let evaluations = 0;
+      let conditions = 0;
+      const level = (id: number) => index.levelOf(id);
       for (const [customerId, { segments, cause }] of wanted) {
-        for (const id of segments) {
-          if (!live.has(id)) continue;
-          let list = scopes[cause].get(id);
-          if (!list) scopes[cause].set(id, (list = []));
-          list.push(customerId);
-        }
-      }
-      const total: LevelOutcome = { entered: 0, left: 0 };
-      for (const level of index.byLevel(live.keys())) {
-        for (const cause of ['event', 'schedule'] as const) {
-          const segments = level.filter((id) => scopes[cause].has(id)).map((id) => live.get(id)!);
-          for (const group of statementGroups(segments)) {
-            const outcome = await this.evaluate(tx, { segments: group, customers: group.map((s) => scopes[cause].get(s.id)!) }, asOf, cause);
-            total.entered += outcome.entered;
-            total.left += outcome.left;
+        // Lower dependency levels first: a segment read through inSegment is evaluated before its readers.
+        const order = [...segments].filter((id) => live.has(id)).sort((a, b) => level(a) - level(b) || a - b);
+        if (order.length === 0) continue;
+        const members = facts.memberships.get(customerId) ?? new Set<number>();
+        const row = facts.customers.get(customerId);
+        // A customer missing from customers is a member of nothing.
+        const customer = row && new CustomerEvaluation(this.compiled, asOf, row, facts.orders.get(customerId) ?? [], members);
+        for (const id of order) {
+          const { segment, program } = live.get(id)!;
+          const was = members.has(id);
+          let member = false;
+          if (customer) member = customer.evaluate(program);
+          else members.delete(id);
+          if (member !== was) flips.push({ segmentId: id, customerId, member, cause });
+          if (segment.computing) {
+            let list = journal.get(id);
+            if (!list) journal.set(id, (list = []));
+            list.push(customerId);
           }
         }
+        evaluations += order.length;
+        conditions += customer?.aggregatesComputed ?? 0;
       }
+      const versions = new Map([...live].map(([id, { segment }]) => [id, segment.version]));
+      const outcome = await this.deps.evaluations.applyFlips(tx, { asOf, flips, versions, journal });
       const oldest = Math.min(...changes.map((c) => c.recordedAt.getTime()));
       return {
         changes: changes.length,
         customers: wanted.size,
         segments: live.size,
-        ...total,
+        evaluations,
+        conditions,
+        orders: facts.orderRows,
+        ...outcome,
         ms: 0,
         maxLagMs: asOf.getTime() - oldest,
+        partitions: this.leases.count,
       };
     });
     if (report === null) return null;
@@ -201,46 +230,20 @@ export class ChangeEvaluator {
     return report;
   }
 
-  /** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */
-  private segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex) {
-    const wanted = new Map<string, { segments: Set<number>; cause: EvaluationCause }>();
-    for (const change of changes) {
-      let entry = wanted.get(change.customerId);
-      if (!entry) wanted.set(change.customerId, (entry = { segments: new Set(), cause: 'schedule' }));
-      const affected = change.segmentIds ? index.withDependents(change.segmentIds) : index.affectedSegments(change.storeIds);
-      for (const id of affected) entry.segments.add(id);
-      // Time maintenance names segments and no stores; a data change names its stores (none for a STATIC segment's inputs).
-      if (!change.segmentIds || change.storeIds) entry.cause = 'event';
-    }
-    return wanted;
-  }
-
-  /**
-   * Evaluates a level; when a rule fails at run time, finds it by bisection
-   * (each try in a savepoint), quarantines it and evaluates the others.
-   */
-  private async evaluate(tx: pg.PoolClient, level: EvaluationLevel, asOf: Date, cause: EvaluationCause): Promise<LevelOutcome> {
-    await tx.query('SAVEPOINT level');
-    try {
-      const outcome = await this.deps.evaluations.evaluateLevel(tx, level, asOf, cause);
-      await tx.query('RELEASE SAVEPOINT level');
-      return outcome;
-    } catch (error) {
-      if (!isRuleFailure(error)) throw error;
-      await tx.query('ROLLBACK TO SAVEPOINT level');
-      await tx.query('RELEASE SAVEPOINT level');
-      if (level.segments.length === 1) {
-        const segment: EvaluatedSegment = level.segments[0]!;
+  /** Compiles the segments' rules (cached by version); a rule that cannot be evaluated quarantines its segment. */
+  private async compile(tx: pg.PoolClient, segments: readonly EvaluatedSegment[]) {
+    const live = new Map<number, { segment: EvaluatedSegment; program: CompiledSegment }>();
+    for (const segment of segments) {
+      try {
+        live.set(segment.id, { segment, program: this.compiled.compile(segment.id, segment.version, segment.rule) });
+      } catch (error) {
+        if (!(error instanceof RuleEvaluationError)) throw error;
         const message = `The rule could not be evaluated and the segment is paused until it is changed or recomputed: ${error.message}`;
         await this.deps.evaluations.quarantine(tx, segment.id, message);
         this.deps.logger.error({ err: error, segmentId: segment.id, version: segment.version }, 'segment quarantined: its rule fails at run time');
-        return { entered: 0, left: 0 };
       }
-      const half = Math.ceil(level.segments.length / 2);
-      const first = await this.evaluate(tx, { segments: level.segments.slice(0, half), customers: level.customers.slice(0, half) }, asOf, cause);
-      const second = await this.evaluate(tx, { segments: level.segments.slice(half), customers: level.customers.slice(half) }, asOf, cause);
-      return { entered: first.entered + second.entered, left: first.left + second.left };
     }
+    return live;
   }
 
   /** Grows the backlog lane while batches are quick and full, shrinks it when they are slow. */
@@ -260,4 +263,61 @@ export class ChangeEvaluator {
       this.wakeUp = done;
     });
   }
+}
+
+/** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */
+function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex) {
+  const wanted = new Map<string, { segments: Set<number>; cause: EvaluationCause }>();
+  for (const change of changes) {
+    let entry = wanted.get(change.customerId);
+    if (!entry) wanted.set(change.customerId, (entry = { segments: new Set(), cause: 'schedule' }));
+    let affected: Set<number>;
+    if (change.segmentIds) affected = index.withDependents(change.segmentIds);
+    else if (change.fields) affected = index.affectedByFields(change.fields);
+    else affected = index.affectedSegments(change.storeIds);
+    for (const id of affected) entry.segments.add(id);
+    // Time maintenance names segments and no stores; a data change names its stores or fields (no stores for a STATIC segment's inputs).
+    if (!change.segmentIds || change.storeIds) entry.cause = 'event';
+  }
+  return wanted;
+}
+
+/**
+ * What a batch must read: the orders of the stores and windows the
+ * evaluated rules read (every store when one reads any store; the whole
+ * history when one has no lower bound), the attribute keys they compare, and
+ * the memberships they evaluate or read.
+ */
+function readRequest(
+  wanted: ReadonlyMap<string, { segments: Set<number> }>,
+  live: ReadonlyMap<number, { program: CompiledSegment }>,
+  compiled: CompiledRules,
+  asOf: Date,
+): BatchReadRequest {
+  const filters = new Set<number>();
+  const keys = new Set<string>();
+  const segmentIds = new Set<number>(live.keys());
+  for (const { program } of live.values()) {
+    for (const f of program.filters) filters.add(f);
+    for (const k of program.attributeKeys) keys.add(k);
+    for (const s of program.segmentsRead) segmentIds.add(s);
+  }
+  let stores: Set<string> | null = new Set();
+  let since: number | null = Infinity;
+  for (const index of filters) {
+    const filter = compiled.filter(index);
+    if (filter.storeIds === null) stores = null;
+    else if (stores) for (const s of filter.storeIds) stores.add(s);
+    let lower: number | null = null;
+    if (filter.withinDays !== null) lower = asOf.getTime() - filter.withinDays * DAY_MS;
+    if (filter.sinceMicros !== null) lower = Math.max(lower ?? -Infinity, Math.floor(filter.sinceMicros / 1000));
+    since = lower === null || since === null ? null : Math.min(since, lower);
+  }
+  return {
+    customerIds: [...wanted.keys()],
+    segmentIds: [...segmentIds],
+    storeIds: stores && [...stores],
+    ordersSince: since === null || since === Infinity ? null : new Date(since),
+    attributeKeys: [...keys],
+  };
 }

@@ -27,10 +27,10 @@ import { eraseServingKeys } from '../src/stores/erase-serving-keys.js';
 import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
-import { closeRedis, createRedis } from '../src/stores/redis/client.js';
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
 import { LiveRuleIndex } from './live-rule-index.js';
 import { MembershipPublisher } from './membership-publisher.js';
+import { PollingLoop } from './polling-loop.js';
 import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
 import { createRebuildServingStoreProcessor } from './rebuild-serving-store.processor.js';
@@ -77,6 +77,7 @@ const RECOMPUTE_CONCURRENCY = 100;
 const ORDER_EVENT_CONCURRENCY = 200;
 const DEFAULT_RECONCILE_EVERY_MS = 60_000;
 const DEFAULT_MEMBERSHIP_EVENT_RETENTION_DAYS = 180;
+const SIZE_FOLD_EVERY_MS = 1000;
 
 /**
  * Starts the worker process: the change evaluator (event path and time
@@ -111,15 +112,19 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     logger,
   });
 
-  const subscriber = createRedis(deps.redisUrl, { connectionName: 'segments-worker-subscriber', logger });
-  const ruleIndex = new LiveRuleIndex(stores, subscriber, logger);
-  await ruleIndex.start();
+  const ruleIndex = new LiveRuleIndex(stores.computations);
+  // Sizes the event path wrote as deltas, folded into the segments' rows (readers add what is not folded yet).
+  const logFoldError = repeatedErrorLog(logger, 'folding segment sizes failed');
+  const sizeFolder = new PollingLoop(
+    () => stores.segments.foldSizeDeltas().then(() => undefined, (error: unknown) => logFoldError(error)),
+    SIZE_FOLD_EVERY_MS,
+  );
 
   const evaluator = new ChangeEvaluator(
     {
       outbox: stores.changeOutbox,
       evaluations: new CustomerEvaluationRepository(stores.pool),
-      ruleIndex: ruleIndex.current,
+      ruleIndex,
       onChanged: () => publisher.wake(),
       logger,
     },
@@ -193,6 +198,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     logger.warn('orders is not a table this role owns: no capture trigger; producers must add order.created jobs');
   }
   evaluator.start();
+  sizeFolder.start();
   publisher.start();
   relay.start();
 
@@ -221,10 +227,9 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
       await Promise.all(workers.map((worker) => worker.close()));
       await relay.stop();
       await evaluator.stop();
+      await sizeFolder.stop();
       await publisher.stop();
-      await ruleIndex.stop();
       await Promise.all([maintenanceQueue.close(), recomputeQueue.close(), orderEventsQueue.close()]);
-      await closeRedis(subscriber);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { referencedSegments, type OrderFilter, type Rule } from './rule.js';
+import { conditionsOf, referencedSegments, type OrderFilter, type Rule } from './rule.js';
 
 /** Which stores' orders a rule reads: some stores, or orders from any store. */
 export type StoreScope = { any: true } | { any: false; storeIds: Set<string> };
@@ -31,6 +31,7 @@ export class RuleIndex {
   private readonly ids = new Set<number>();
   private readonly anyStore = new Set<number>();
   private readonly byStore = new Map<string, Set<number>>();
+  private readonly byField = new Map<string, Set<number>>();
   private readonly dependents = new Map<number, Set<number>>();
   private readonly dependencies = new Map<number, number[]>();
   private readonly levels = new Map<number, number>();
@@ -41,6 +42,7 @@ export class RuleIndex {
       const scope = storeScope(rule);
       if (scope?.any) this.anyStore.add(id);
       else if (scope) for (const store of scope.storeIds) this.add(this.byStore, store, id);
+      for (const field of attributeFields(rule)) this.add(this.byField, field, id);
       const deps = [...referencedSegments(rule)].map(Number);
       this.dependencies.set(id, deps);
       for (const dep of deps) this.add(this.dependents, dep, id);
@@ -61,6 +63,17 @@ export class RuleIndex {
     if (stores === null) return new Set(this.ids);
     const affected = new Set(this.anyStore);
     for (const store of stores) for (const id of this.byStore.get(store) ?? []) affected.add(id);
+    return this.withDependents(affected);
+  }
+
+  /**
+   * The segments a change of these customer columns (`country`, `city`,
+   * `createdAt`, `attributes.<key>`) can change: those whose rules compare
+   * one of them, and what reads those through inSegment.
+   */
+  affectedByFields(fields: Iterable<string>): Set<number> {
+    const affected = new Set<number>();
+    for (const field of fields) for (const id of this.byField.get(field) ?? []) affected.add(id);
     return this.withDependents(affected);
   }
 
@@ -116,4 +129,11 @@ export class RuleIndex {
     if (!set) map.set(key, (set = new Set()));
     set.add(id);
   }
+}
+
+/** The customer columns a rule compares, as attribute conditions name them. */
+export function attributeFields(rule: Rule): Set<string> {
+  const fields = new Set<string>();
+  for (const condition of conditionsOf(rule)) if ('attribute' in condition) fields.add(condition.attribute.field);
+  return fields;
 }

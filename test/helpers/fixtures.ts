@@ -9,6 +9,11 @@ export function createSegment(stores: Stores, name = `segment ${++names}`, descr
   return stores.segments.transaction((tx) => tx.create({ name, description: description ?? null }, 'test-fixture'));
 }
 
+/** Segment sizes as the API reads them (the row's size and the deltas not folded into it yet). */
+export async function segmentSizes(stores: Stores, ids: readonly number[]): Promise<Map<number, number>> {
+  return new Map((await stores.segments.findByIds(ids)).map((s) => [s.id, s.size]));
+}
+
 /** Archives a segment straight through the repository (nothing is announced). */
 export function archiveSegment(stores: Stores, id: number): Promise<SegmentRecord> {
   return stores.segments.transaction(async (tx) => tx.archive((await tx.lock(id))!, 'test-fixture'));

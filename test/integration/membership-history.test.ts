@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RunningWorkers } from '../../workers/index.js';
-import { createSegment } from '../helpers/fixtures.js';
+import { createSegment, segmentSizes } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type GraphQLResponse, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
@@ -94,10 +94,14 @@ describe('membership history through the supergraph', () => {
     // c-1 has ordered at s-1 before the RULE segment exists: its recompute enters it (SCHEDULE).
     await stores.pool.query(`INSERT INTO customers (id, country) VALUES ('c-1', 'DE'), ('c-2', 'DE'), ('c-5', 'FR')`);
     await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) VALUES ('o-1', 'c-1', 's-1', 100)`);
+    // The order is evaluated before the segment exists (an order evaluated after would enter it with cause EVENT).
+    await vi.waitFor(async () => expect((await stores.pool.query('SELECT count(*)::int AS n FROM customer_change_outbox')).rows[0].n).toBe(0), {
+      timeout: 10_000,
+    });
     buyers = (await ok(CREATE, { input: { name: 'buyers at s-1', rule: { orderCount: { filter: { storeIds: ['s-1'] }, op: 'GTE', value: 1 } } } }, admin))
       .createSegment.id;
     const sizeIs = (size: number) =>
-      vi.waitFor(async () => expect((await stores.pool.query('SELECT size FROM segments WHERE id = $1', [buyers])).rows[0].size).toBe(size), {
+      vi.waitFor(async () => expect((await segmentSizes(stores, [Number(buyers)])).get(Number(buyers))).toBe(size), {
         timeout: 30_000,
         interval: 100,
       });

@@ -14,6 +14,7 @@ import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgrap
 import { createTestStores, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
 import { startTestWorkers } from '../helpers/workers.js';
+import { segmentSizes } from '../helpers/fixtures.js';
 
 const PARTNERS = ['store-00001', 'store-00004'];
 const RULES = {
@@ -95,8 +96,7 @@ describe('membership computation: schedules, order events, publication', () => {
       const expected = await customersOf(EXPECTED[name], [await computedAt(ids[name])]);
       expect(expected.length).toBeGreaterThan(10);
       expect(await members(ids[name])).toEqual(expected);
-      const { rows } = await stores.pool.query('SELECT size FROM segments WHERE id = $1', [ids[name]]);
-      expect(rows[0].size).toBe(expected.length);
+      expect((await segmentSizes(stores, [ids[name]])).get(ids[name])).toBe(expected.length);
     }
 
     // Every change was recorded once, then published: Redis agrees with Postgres.
@@ -152,8 +152,7 @@ describe('membership computation: schedules, order events, publication', () => {
         { customer_id: fresh, segment_id: ids.recurrent, change: 'ENTERED' },
       ]),
     );
-    const sizes = await stores.pool.query('SELECT id, size FROM segments WHERE id = ANY($1::int[]) ORDER BY id', [Object.values(ids)]);
-    for (const { id, size } of sizes.rows) expect(size).toBe((await members(id)).length);
+    for (const [id, size] of await segmentSizes(stores, Object.values(ids))) expect(size).toBe((await members(id)).length);
   });
 
   it('publishes every change on the membership-events stream', async () => {

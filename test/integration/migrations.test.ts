@@ -54,6 +54,7 @@ describe('migrations', () => {
       'customer_change_outbox',
       'customer_erasures',
       'customers',
+      'evaluator_members',
       'membership_event_outbox',
       'membership_event_retention',
       'orders',
@@ -65,6 +66,8 @@ describe('migrations', () => {
       'segment_membership_events',
       'segment_memberships',
       'segment_outbox',
+      'segment_rule_revision',
+      'segment_size_deltas',
       'segment_versions',
       'segments',
     ]);

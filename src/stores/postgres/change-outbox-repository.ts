@@ -4,8 +4,10 @@ import type { Queryable } from './queryable.js';
 /** One row of the change outbox: a customer whose data changed. */
 export interface CustomerChange {
   customerId: string;
-  /** Stores whose orders changed; null when the customer row changed or the order is unknown (every segment). */
+  /** Stores whose orders changed; null when the customer row changed or the order is unknown. */
   storeIds: string[] | null;
+  /** Customer columns an update changed (`country`, `attributes.tier`, ...): only segments reading them. */
+  fields: string[] | null;
   /** Segments to evaluate (time maintenance), instead of those the stores lead to. */
   segmentIds: number[] | null;
   /** When the change was committed, to measure lag. */
@@ -18,6 +20,8 @@ export interface ClaimLimits {
   /** Rows taken oldest first besides the fresh ones: the backlog lane. */
   oldest: number;
   freshWindowMs: number;
+  /** Only rows of these outbox partitions (those this evaluator holds); null for all. */
+  partitions: readonly number[] | null;
 }
 
 /** An order announced on the order-events queue by a producer. */
@@ -31,7 +35,7 @@ const TRIGGERS = [
   { table: 'orders', name: 'segments_order_updates', event: 'UPDATE', referencing: 'OLD TABLE AS old_orders NEW TABLE AS new_orders', fn: 'segments_capture_order_changes' },
   { table: 'orders', name: 'segments_order_deletes', event: 'DELETE', referencing: 'OLD TABLE AS old_orders', fn: 'segments_capture_order_changes' },
   { table: 'customers', name: 'segments_customer_inserts', event: 'INSERT', referencing: 'NEW TABLE AS new_customers', fn: 'segments_capture_customer_changes' },
-  { table: 'customers', name: 'segments_customer_updates', event: 'UPDATE', referencing: 'NEW TABLE AS new_customers', fn: 'segments_capture_customer_changes' },
+  { table: 'customers', name: 'segments_customer_updates', event: 'UPDATE', referencing: 'OLD TABLE AS old_customers NEW TABLE AS new_customers', fn: 'segments_capture_customer_changes' },
   { table: 'customers', name: 'segments_customer_deletes', event: 'DELETE', referencing: 'OLD TABLE AS old_customers', fn: 'segments_capture_customer_changes' },
 ] as const;
 
@@ -46,23 +50,27 @@ export class ChangeOutboxRepository {
   /**
    * Takes a batch of changes out of the outbox inside the caller's
    * transaction: the rows are gone only if it commits, so a crash hands them
-   * to the next claim. Fresh rows first (newest first), then the oldest.
+   * to the next claim. Fresh rows first (newest first), then the oldest;
+   * only of the partitions the caller holds, so that evaluators never take
+   * the same customer's changes.
    */
   async claim(db: Queryable, limits: ClaimLimits): Promise<CustomerChange[]> {
     const { rows } = await db.query<CustomerChange>(
       `WITH fresh AS (
          SELECT id FROM customer_change_outbox
           WHERE recorded_at > now() - make_interval(secs => $3::double precision / 1000)
+            AND ($4::smallint[] IS NULL OR partition = ANY($4::smallint[]))
           ORDER BY recorded_at DESC LIMIT $1 FOR UPDATE SKIP LOCKED
        ), oldest AS (
          SELECT id FROM customer_change_outbox
           WHERE id NOT IN (SELECT id FROM fresh)
+            AND ($4::smallint[] IS NULL OR partition = ANY($4::smallint[]))
           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
        )
        DELETE FROM customer_change_outbox
         WHERE id IN (SELECT id FROM fresh UNION ALL SELECT id FROM oldest)
-       RETURNING customer_id AS "customerId", store_ids AS "storeIds", segment_ids AS "segmentIds", recorded_at AS "recordedAt"`,
-      [limits.fresh, limits.oldest, limits.freshWindowMs],
+       RETURNING customer_id AS "customerId", store_ids AS "storeIds", fields, segment_ids AS "segmentIds", recorded_at AS "recordedAt"`,
+      [limits.fresh, limits.oldest, limits.freshWindowMs, limits.partitions],
     );
     return rows;
   }

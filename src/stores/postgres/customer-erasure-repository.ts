@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { inTransaction, type Queryable } from './queryable.js';
-import { lockSegmentRows } from './segment-repository.js';
 
 /** What an erasure removed, as recorded in `customer_erasures`. */
 export interface ErasureRecord {
@@ -31,18 +30,13 @@ export class CustomerErasureRepository {
    * @returns the record written, and the segments whose size changed
    */
   async erase(db: Queryable, customerId: string, customerHash: string, actor: string): Promise<{ record: ErasureRecord; segmentIds: number[] }> {
-    // Segment rows first, in id order, as every writer of sizes does: no deadlock with the evaluator.
-    const { rows: held } = await db.query<{ segmentId: number }>(
-      'SELECT segment_id AS "segmentId" FROM segment_memberships WHERE customer_id = $1 ORDER BY segment_id',
-      [customerId],
-    );
-    await lockSegmentRows(db, held.map((r) => r.segmentId));
     const { rows: removed } = await db.query<{ segmentId: number }>(
       'DELETE FROM segment_memberships WHERE customer_id = $1 RETURNING segment_id AS "segmentId"',
       [customerId],
     );
     const segmentIds = removed.map((r) => r.segmentId).sort((a, b) => a - b);
-    await db.query('UPDATE segments SET size = greatest(size - 1, 0) WHERE id = ANY($1::int[])', [segmentIds]);
+    // Sizes move by deltas, as the event path moves them: no segment row is locked.
+    await db.query('INSERT INTO segment_size_deltas (segment_id, delta) SELECT unnest($1::int[]), -1', [segmentIds]);
     const events = await db.query('DELETE FROM segment_membership_events WHERE customer_id = $1', [customerId]);
     const pending = await db.query('DELETE FROM customer_change_outbox WHERE customer_id = $1', [customerId]);
     // The recompute journal is short-lived, but holds ids too.

@@ -1,8 +1,7 @@
 import type pg from 'pg';
-import { compileMembershipMatrix } from '../../rules/compile-sql.js';
+import type { CustomerInput, OrderInput } from '../../rules/compiled-rules.js';
 import type { Rule } from '../../rules/rule.js';
 import { inClientTransaction, type Queryable } from './queryable.js';
-import { lockSegmentRows } from './segment-repository.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
@@ -13,20 +12,53 @@ export interface EvaluatedSegment {
   computing: boolean;
 }
 
-/** One evaluation statement: segments of one dependency level, each with the customers it is evaluated for. */
-export interface EvaluationLevel {
-  segments: readonly EvaluatedSegment[];
-  /** Per segment (same order), distinct customers. */
-  customers: ReadonlyArray<readonly string[]>;
+/** Why a membership changed, as recorded on its event. */
+export type EvaluationCause = 'event' | 'schedule';
+
+/** What one batch reads: its customers' rows, the orders its rules can read, and the memberships they evaluate or read. */
+export interface BatchReadRequest {
+  customerIds: readonly string[];
+  /** Segments whose memberships of these customers are read: those evaluated and those read through inSegment. */
+  segmentIds: readonly number[];
+  /** Only orders of these stores; null for every store. */
+  storeIds: readonly string[] | null;
+  /** Only orders created at or after this instant; null for the whole history. */
+  ordersSince: Date | null;
+  /** Attribute keys the rules read. */
+  attributeKeys: readonly string[];
 }
 
-export interface LevelOutcome {
+export interface BatchFacts {
+  /** Customers found; one missing from `customers` is a member of nothing. */
+  customers: Map<string, CustomerInput>;
+  orders: Map<string, OrderInput[]>;
+  /** Per customer, the segments (of those asked for) they are a member of. */
+  memberships: Map<string, Set<number>>;
+  /** Orders read, for the cost report. */
+  orderRows: number;
+}
+
+/** A membership that changes: the customer enters (`member`) or leaves the segment. */
+export interface MembershipFlip {
+  segmentId: number;
+  customerId: string;
+  member: boolean;
+  cause: EvaluationCause;
+}
+
+export interface FlipBatch {
+  asOf: Date;
+  flips: readonly MembershipFlip[];
+  /** Version of each segment evaluated. */
+  versions: ReadonlyMap<number, number>;
+  /** Per segment being recomputed, every customer evaluated for it (flipped or not). */
+  journal: ReadonlyMap<number, readonly string[]>;
+}
+
+export interface FlipOutcome {
   entered: number;
   left: number;
 }
-
-/** Why a membership changed, as recorded on its event. */
-export type EvaluationCause = 'event' | 'schedule';
 
 /**
  * Held shared by every event evaluation, and exclusively by a full recompute
@@ -37,62 +69,96 @@ export type EvaluationCause = 'event' | 'schedule';
  */
 export const EVALUATION_LOCK = 7_316_004;
 
-/** Held by the one process that drains the change outbox. */
-const EVALUATOR_LOCK = 7_316_005;
+/**
+ * The class of the partition locks, `pg_advisory_lock(7316005, partition)`:
+ * each evaluator process holds some of the change outbox's partitions on its
+ * evaluation connection, for as long as it evaluates them.
+ */
+const PARTITION_LOCK_CLASS = 7_316_005;
+
+/** Partitions of the change outbox (migration 0012: `hashtext(customer_id) & 63`). */
+export const OUTBOX_PARTITIONS = 64;
 
 /**
- * The event path's SQL: evaluates a batch of customers against the segments
- * their changes can affect, one statement per dependency level, and applies
- * and records the differences set-based in the same statement.
+ * The event path's SQL: one statement reads a batch's facts, one writes its
+ * flips (memberships, events, journal, size deltas). The rules themselves
+ * are evaluated by the caller (src/rules/compiled-rules.ts).
  */
 export class CustomerEvaluationRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  /**
-   * A dedicated connection for the evaluator, holding the evaluator lock (one
-   * evaluator per deployment, so evaluations of a customer never race each
-   * other); null when another process holds it.
-   */
-  async acquireEvaluator(): Promise<pg.PoolClient | null> {
-    const client = await this.pool.connect();
-    try {
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [EVALUATOR_LOCK]);
-      if (rows[0]!.locked) return client;
-      client.release();
-      return null;
-    } catch (error) {
-      client.release(true);
-      throw error;
-    }
+  /** A dedicated connection for one evaluator process: its partition locks live on it. */
+  connect(): Promise<pg.PoolClient> {
+    return this.pool.connect();
   }
 
-  /** Gives the evaluator lock and its connection back. */
-  async releaseEvaluator(client: pg.PoolClient): Promise<void> {
-    try {
-      await client.query('SELECT pg_advisory_unlock($1)', [EVALUATOR_LOCK]);
-      client.release();
-    } catch {
-      client.release(true);
-    }
+  /**
+   * Announces `memberId` as a live evaluator and returns how many are live
+   * (seen within `liveMs`, itself included). Members not seen for long are
+   * dropped.
+   */
+  async heartbeat(db: Queryable, memberId: string, liveMs: number): Promise<number> {
+    const { rows } = await db.query<{ live: number }>(
+      `WITH seen AS (
+         INSERT INTO evaluator_members (member_id, seen_at) VALUES ($1, clock_timestamp())
+         ON CONFLICT (member_id) DO UPDATE SET seen_at = excluded.seen_at
+       ), gone AS (
+         DELETE FROM evaluator_members WHERE seen_at < clock_timestamp() - make_interval(secs => $2::double precision * 10 / 1000)
+       )
+       SELECT 1 + count(*)::int AS live FROM evaluator_members
+        WHERE member_id <> $1 AND seen_at > clock_timestamp() - make_interval(secs => $2::double precision / 1000)`,
+      [memberId, liveMs],
+    );
+    return rows[0]!.live;
+  }
+
+  /** Removes a member that stops. */
+  async leave(db: Queryable, memberId: string): Promise<void> {
+    await db.query('DELETE FROM evaluator_members WHERE member_id = $1', [memberId]);
+  }
+
+  /**
+   * Takes up to `count` partitions no session holds, other than `held`, on
+   * this session; returns those taken. Partitions are tried in an order of the
+   * caller's, so that several processes starting together do not all try the
+   * same first.
+   */
+  async lockPartitions(client: pg.PoolClient, candidates: readonly number[], count: number): Promise<number[]> {
+    if (count <= 0 || candidates.length === 0) return [];
+    // The WHERE clause runs for one candidate after another until LIMIT is met: no lock is taken beyond it.
+    const { rows } = await client.query<{ p: number }>(
+      `SELECT p FROM unnest($1::int[]) WITH ORDINALITY AS c (p, n)
+        WHERE pg_try_advisory_lock($2, p) ORDER BY n LIMIT $3`,
+      [candidates, PARTITION_LOCK_CLASS, count],
+    );
+    return rows.map((r) => r.p);
+  }
+
+  async unlockPartitions(client: pg.PoolClient, partitions: readonly number[]): Promise<void> {
+    if (partitions.length === 0) return;
+    await client.query('SELECT pg_advisory_unlock($2, p) FROM unnest($1::int[]) AS p', [partitions, PARTITION_LOCK_CLASS]);
   }
 
   /** Runs `work` in one transaction on `client` holding the evaluation lock shared. */
   async transaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return inClientTransaction(client, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [EVALUATION_LOCK]);
-      // A batch against many segments joins wide in-memory sets: keep them off disk.
-      await tx.query(`SET LOCAL work_mem = '64MB'`);
       return work(tx);
     });
   }
 
   /**
-   * The database clock. Taken after a claim, it is later than every change
-   * the claim took: a recompute computed before it saw all of them.
+   * The database clock and the revision of the live rule set, read together.
+   * Taken after a claim, the clock is later than every change the claim
+   * took: a recompute computed before it saw all of them. The revision is
+   * read after the evaluation lock was taken, so every rule change that a
+   * recompute's snapshot saw is in it.
    */
-  async clock(db: Queryable): Promise<Date> {
-    const { rows } = await db.query<{ now: Date }>('SELECT clock_timestamp() AS now');
-    return rows[0]!.now;
+  async clockAndRevision(db: Queryable): Promise<{ asOf: Date; revision: string }> {
+    const { rows } = await db.query<{ now: Date; revision: string }>(
+      'SELECT clock_timestamp() AS now, (SELECT revision FROM segment_rule_revision) AS revision',
+    );
+    return { asOf: rows[0]!.now, revision: rows[0]!.revision };
   }
 
   /**
@@ -123,80 +189,111 @@ export class CustomerEvaluationRepository {
   }
 
   /**
-   * Evaluates one level as of `asOf` and applies it: members who no longer
-   * match leave, customers who match enter, each change is recorded as an
-   * event, sizes move by the difference, and evaluations of segments being
-   * recomputed are journaled. One statement, one round trip.
+   * Reads a batch's facts in one statement: the customers' rows (attributes
+   * only for the keys asked for), the orders its rules can read (through the
+   * customer index, narrowed to the stores and the window asked for), and the
+   * memberships asked for. Instants come as microseconds, exact.
    */
-  async evaluateLevel(db: Queryable, level: EvaluationLevel, asOf: Date, cause: EvaluationCause): Promise<LevelOutcome> {
-    const { segments, customers } = level;
-    if (segments.length === 0) return { entered: 0, left: 0 };
-    const universe = [...new Set(customers.flat())];
-    const matrix = compileMembershipMatrix(
-      segments.map((s) => s.rule),
-      { asOf, customerIds: universe, scopes: customers, singlePass: true },
+  async readBatch(db: Queryable, request: BatchReadRequest): Promise<BatchFacts> {
+    const { rows } = await db.query<{ customers: unknown[][]; orders: unknown[][]; memberships: unknown[][] }>(
+      `SELECT
+         (SELECT coalesce(json_agg(json_build_array(c.id, floor(extract(epoch FROM c.created_at) * 1000000), c.country, c.city,
+                   (SELECT jsonb_object_agg(k, jsonb_build_array(jsonb_typeof(c.attributes -> k), c.attributes ->> k))
+                      FROM unnest($5::text[]) AS k WHERE c.attributes ? k))), '[]')
+            FROM customers c WHERE c.id = ANY($1::text[])) AS customers,
+         (SELECT coalesce(json_agg(json_build_array(o.customer_id, o.store_id, o.total_cents, floor(extract(epoch FROM o.created_at) * 1000000))), '[]')
+            FROM orders o
+           WHERE o.customer_id = ANY($1::text[])
+             AND ($3::text[] IS NULL OR o.store_id = ANY($3::text[]))
+             AND ($4::timestamptz IS NULL OR o.created_at >= $4::timestamptz)) AS orders,
+         (SELECT coalesce(json_agg(json_build_array(m.customer_id, m.segment_id)), '[]')
+            FROM segment_memberships m WHERE m.customer_id = ANY($1::text[]) AND m.segment_id = ANY($2::int[])) AS memberships`,
+      [request.customerIds, request.segmentIds, request.storeIds, request.ordersSince, request.attributeKeys],
     );
-    await lockSegmentRows(db, segments.map((s) => s.id)); // their sizes move below
-    const n = matrix.values.length;
-    const p = (i: number) => `$${n + i}`;
-    const columns = segments.map((_, i) => `mx.m${i}`).join(', ');
-    const { rows } = await db.query<LevelOutcome>(
-      `WITH matrix AS (
-         ${matrix.text}
-       ), current AS MATERIALIZED (
-         SELECT segment_id, customer_id FROM segment_memberships
-          WHERE customer_id = ANY(${p(2)}::text[]) AND segment_id = ANY(${p(1)}::int[])
-       ), cells AS (
-         -- One row per (customer, segment) evaluated: a NULL cell was not in the segment's scope.
-         SELECT mx.customer_id, u.segment_id, u.member
-           FROM matrix mx CROSS JOIN LATERAL unnest(${p(1)}::int[], ARRAY[${columns}]::boolean[]) AS u (segment_id, member)
-          WHERE u.member IS NOT NULL
-       ), verdict AS MATERIALIZED (
-         -- Only what can change something: matches, and members who no longer match
-         -- (hash joins throughout: no subquery per row).
-         SELECT v.customer_id, v.segment_id, v.member, c.customer_id IS NOT NULL AS was_member
-           FROM cells v LEFT JOIN current c ON c.segment_id = v.segment_id AND c.customer_id = v.customer_id
-          WHERE v.member OR c.customer_id IS NOT NULL
-         UNION ALL
-         -- A customer missing from customers has no matrix row: a member of nothing.
-         SELECT c.customer_id, c.segment_id, false, true FROM current c LEFT JOIN customers k ON k.id = c.customer_id
-          WHERE k.id IS NULL
+    const row = rows[0]!;
+    const customers = new Map<string, CustomerInput>();
+    for (const [id, createdAt, country, city, attributes] of row.customers) {
+      customers.set(id as string, {
+        createdAtMicros: createdAt as number | null,
+        country: country as string | null,
+        city: city as string | null,
+        attributes: (attributes ?? {}) as CustomerInput['attributes'],
+      });
+    }
+    const orders = new Map<string, OrderInput[]>();
+    for (const [customerId, storeId, totalCents, createdAt] of row.orders) {
+      let list = orders.get(customerId as string);
+      if (!list) orders.set(customerId as string, (list = []));
+      list.push({ storeId: storeId as string, totalCents: Number(totalCents), createdAtMicros: createdAt as number });
+    }
+    const memberships = new Map<string, Set<number>>();
+    for (const [customerId, segmentId] of row.memberships) {
+      let set = memberships.get(customerId as string);
+      if (!set) memberships.set(customerId as string, (set = new Set()));
+      set.add(segmentId as number);
+    }
+    return { customers, orders, memberships, orderRows: row.orders.length };
+  }
+
+  /**
+   * Applies a batch's flips in one statement: memberships inserted or
+   * deleted, an event for each, the evaluation journal of segments being
+   * recomputed, and each segment's net size change as a delta row (no
+   * segment row is locked). Only flips that really change a row count.
+   */
+  async applyFlips(db: Queryable, batch: FlipBatch): Promise<FlipOutcome> {
+    const { flips, versions, journal, asOf } = batch;
+    if (flips.length === 0 && journal.size === 0) return { entered: 0, left: 0 };
+    const journalSegments: number[] = [];
+    const journalCustomers: string[] = [];
+    for (const [segmentId, customers] of journal) {
+      for (const customerId of customers) {
+        journalSegments.push(segmentId);
+        journalCustomers.push(customerId);
+      }
+    }
+    const { rows } = await db.query<FlipOutcome>(
+      `WITH flips AS (
+         SELECT * FROM unnest($1::int[], $2::text[], $3::boolean[], $4::text[]) AS f (segment_id, customer_id, member, cause)
+       ), versions AS (
+         SELECT * FROM unnest($5::int[], $6::int[]) AS v (segment_id, version)
        ), entered AS (
          INSERT INTO segment_memberships (segment_id, customer_id, since)
-         SELECT segment_id, customer_id, ${p(3)}::timestamptz FROM verdict WHERE member AND NOT was_member
+         SELECT segment_id, customer_id, $7::timestamptz FROM flips WHERE member
+         ON CONFLICT (segment_id, customer_id) DO NOTHING
          RETURNING segment_id, customer_id
        ), departed AS (
-         DELETE FROM segment_memberships m
-          USING verdict d
-          WHERE NOT d.member AND d.was_member AND m.segment_id = d.segment_id AND m.customer_id = d.customer_id
+         DELETE FROM segment_memberships m USING flips f
+          WHERE NOT f.member AND m.segment_id = f.segment_id AND m.customer_id = f.customer_id
          RETURNING m.segment_id, m.customer_id
-       ), versions AS (
-         SELECT * FROM unnest(${p(1)}::int[], ${p(5)}::int[]) AS s (segment_id, version)
        ), recorded AS (
          INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-         SELECT e.segment_id, e.customer_id, 'ENTERED', ${p(3)}::timestamptz, ${p(4)}::text, s.version FROM entered e JOIN versions s USING (segment_id)
+         SELECT e.segment_id, e.customer_id, 'ENTERED', $7::timestamptz, f.cause, v.version
+           FROM entered e JOIN flips f USING (segment_id, customer_id) JOIN versions v USING (segment_id)
          UNION ALL
-         SELECT d.segment_id, d.customer_id, 'LEFT', ${p(3)}::timestamptz, ${p(4)}::text, s.version FROM departed d JOIN versions s USING (segment_id)
+         SELECT d.segment_id, d.customer_id, 'LEFT', $7::timestamptz, f.cause, v.version
+           FROM departed d JOIN flips f USING (segment_id, customer_id) JOIN versions v USING (segment_id)
        ), journaled AS (
          INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids)
-         SELECT v.segment_id, s.version, ${p(3)}::timestamptz, array_agg(v.customer_id) FROM cells v JOIN versions s USING (segment_id)
-          WHERE v.segment_id = ANY(${p(6)}::int[]) GROUP BY v.segment_id, s.version
+         SELECT j.segment_id, v.version, $7::timestamptz, array_agg(j.customer_id)
+           FROM unnest($8::int[], $9::text[]) AS j (segment_id, customer_id) JOIN versions v USING (segment_id)
+          GROUP BY j.segment_id, v.version
        ), sized AS (
-         UPDATE segments s SET size = s.size + d.delta
-           FROM (SELECT segment_id, sum(delta)::int AS delta
-                   FROM (SELECT segment_id, 1 AS delta FROM entered UNION ALL SELECT segment_id, -1 FROM departed) x
-                  GROUP BY segment_id) d
-          WHERE s.id = d.segment_id AND d.delta <> 0
+         INSERT INTO segment_size_deltas (segment_id, delta)
+         SELECT segment_id, sum(delta)::int FROM (SELECT segment_id, 1 AS delta FROM entered UNION ALL SELECT segment_id, -1 FROM departed) x
+          GROUP BY segment_id HAVING sum(delta) <> 0
        )
        SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left`,
       [
-        ...matrix.values,
-        segments.map((s) => s.id),
-        universe,
+        flips.map((f) => f.segmentId),
+        flips.map((f) => f.customerId),
+        flips.map((f) => f.member),
+        flips.map((f) => f.cause),
+        [...versions.keys()],
+        [...versions.values()],
         asOf,
-        cause,
-        segments.map((s) => s.version),
-        segments.filter((s) => s.computing).map((s) => s.id),
+        journalSegments,
+        journalCustomers,
       ],
     );
     return rows[0]!;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { MembershipCause } from '../../domain/membership-cause.js';
+import { SEGMENT_SIZE_SQL } from './segment-repository.js';
 
 /** One enter or leave as recorded in `segment_membership_events`. */
 export interface MembershipChangeRecord {
@@ -136,7 +137,7 @@ export class MembershipHistoryRepository {
    */
   async sizeHistory(segmentId: number, days: number): Promise<SegmentSizeOnDayRecord[]> {
     const { rows } = await this.pool.query<SegmentSizeOnDayRecord>(
-      `WITH s AS (SELECT size, created_at FROM segments WHERE id = $1),
+      `WITH s AS (SELECT ${SEGMENT_SIZE_SQL} AS size, created_at FROM segments WHERE id = $1),
             b AS (SELECT (statement_timestamp() AT TIME ZONE 'UTC')::date AS today),
             net AS MATERIALIZED (
               SELECT (e.at AT TIME ZONE 'UTC')::date AS day, sum(CASE e.change WHEN 'ENTERED' THEN 1 ELSE -1 END) AS net

@@ -287,6 +287,8 @@ export class SegmentComputationRepository {
           upTo === null ? [segment.id, asOf, segment.version, after] : [segment.id, asOf, segment.version, after, upTo],
         );
         const change = changes[0]!;
+        // The count below includes every evaluation committed so far (none runs now): their pending deltas are in it.
+        if (upTo === null) await client.query('DELETE FROM segment_size_deltas WHERE segment_id = $1', [segment.id]);
         const { rows: sized } =
           upTo === null
             ? await client.query<{ size: number }>(

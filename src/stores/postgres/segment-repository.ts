@@ -118,7 +118,14 @@ const COMPUTE_STATE_SQL = `CASE
     OR EXISTS (SELECT 1 FROM segment_outbox o WHERE o.segment_id = segments.id AND o.effect = 'recompute') THEN 'QUEUED'
   ELSE 'IDLE' END`;
 
-const COLUMNS = `id, name, description, status, size, created_at AS "createdAt", updated_at AS "updatedAt",
+/**
+ * A segment's size: its row's `size` plus the deltas the event path wrote and
+ * no fold has added yet (migration 0012), so that reads are exact at once
+ * while evaluations never lock the row.
+ */
+export const SEGMENT_SIZE_SQL = `(segments.size + coalesce((SELECT sum(d.delta) FROM segment_size_deltas d WHERE d.segment_id = segments.id), 0))::int`;
+
+const COLUMNS = `id, name, description, status, ${SEGMENT_SIZE_SQL} AS size, created_at AS "createdAt", updated_at AS "updatedAt",
   last_computed_at AS "lastComputedAt", kind, rule, version, refresh_every_minutes AS "refreshEveryMinutes",
   compute_error AS "lastComputeError", ${COMPUTE_STATE_SQL} AS "computeState", ${STALE_SQL} AS stale`;
 
@@ -260,6 +267,26 @@ export class SegmentRepository {
     );
     await this.recordChange(current.id, 'ARCHIVED', actor, { version: current.version });
     return rows[0]!;
+  }
+
+  /**
+   * Adds the event path's size deltas into the segments' rows, in one
+   * statement: only segments whose row it can lock at once (one an admin
+   * holds waits for the next fold, never the other way round), and only the
+   * deltas committed when it starts. Returns the segments folded.
+   */
+  async foldSizeDeltas(): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `WITH locked AS (
+         SELECT id FROM segments WHERE id IN (SELECT DISTINCT segment_id FROM segment_size_deltas) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+       ), folded AS (
+         DELETE FROM segment_size_deltas d USING locked l WHERE d.segment_id = l.id RETURNING d.segment_id, d.delta
+       )
+       UPDATE segments s SET size = s.size + f.delta
+         FROM (SELECT segment_id, sum(delta)::int AS delta FROM folded GROUP BY segment_id) f
+        WHERE s.id = f.segment_id`,
+    );
+    return rowCount ?? 0;
   }
 
   /** Adds `delta` to a locked segment's size. Call inside `transaction`. */
