@@ -34,6 +34,8 @@ export interface ChangeEvaluatorOptions {
 
 /** What one batch cost and did: the cost model's figures (README "Event path"). */
 export interface BatchReport {
+  /** The time of computation: relative windows were measured back from it. */
+  asOf: Date;
   /** Outbox rows claimed (an order, a customer update, a time crossing...). */
   changes: number;
   customers: number;
@@ -208,6 +210,7 @@ export class ChangeEvaluator {
       const outcome = await this.deps.evaluations.applyFlips(tx, { asOf, flips, versions, journal });
       const oldest = Math.min(...changes.map((c) => c.recordedAt.getTime()));
       return {
+        asOf,
         changes: changes.length,
         customers: wanted.size,
         segments: live.size,

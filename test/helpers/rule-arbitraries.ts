@@ -14,7 +14,7 @@ const STORES = ['s1', 's2', 's3', 's4', 's5']; // s5 never has orders
 const WINDOWS = [0, 1, 7, 30, 60, 365];
 
 // Instants that often sit exactly on a window's edge, or a millisecond either side.
-const instant = fc
+export const instant = fc
   .tuple(fc.oneof(fc.constantFrom(...WINDOWS), fc.integer({ min: 0, max: 500 })), fc.constantFrom(0, 0, 1, -1, 3_600_000))
   .map(([days, offset]) => new Date(AS_OF.getTime() - days * DAY_MS + offset));
 const windowDays = fc.constantFrom(...WINDOWS);
