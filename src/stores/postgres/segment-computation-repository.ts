@@ -243,7 +243,7 @@ export class SegmentComputationRepository {
         await client.query(`SET LOCAL lock_timeout = ${APPLY_LOCK_TIMEOUT_MS}`);
         await client.query('SELECT pg_advisory_xact_lock($1)', [EVALUATION_LOCK]);
         const { rows } = await client.query<{ version: number; status: string; computingSince: Date | null; lastComputedAt: Date | null }>(
-          `SELECT version, status, computing_since AS "computingSince", last_computed_at AS "lastComputedAt" FROM segments WHERE id = $1 FOR UPDATE`,
+          `SELECT version, status, computing_since AS "computingSince", last_computed_at AS "lastComputedAt" FROM segments WHERE id = $1 FOR NO KEY UPDATE`,
           [segment.id],
         );
         const current = rows[0];

@@ -158,9 +158,14 @@ export class SegmentRepository {
     return rows;
   }
 
-  /** One segment, locked until the transaction ends (call inside `transaction`). */
+  /**
+   * One segment, locked until the transaction ends (call inside `transaction`).
+   * FOR NO KEY UPDATE, as its UPDATE takes anyway: the event path's inserts of
+   * memberships and events check their foreign key with a KEY SHARE lock,
+   * which FOR UPDATE would make wait behind the admin (issue 15).
+   */
   async lock(id: number): Promise<SegmentRecord | null> {
-    const { rows } = await this.db.query<SegmentRecord>(`SELECT ${COLUMNS} FROM segments WHERE id = $1 FOR UPDATE`, [id]);
+    const { rows } = await this.db.query<SegmentRecord>(`SELECT ${COLUMNS} FROM segments WHERE id = $1 FOR NO KEY UPDATE`, [id]);
     return rows[0] ?? null;
   }
 
