@@ -46,6 +46,8 @@ export interface WorkerDependencies {
   logger: Logger;
   /** Keep the triggers that feed the change outbox installed (config ORDER_OUTBOX_TRIGGER). @defaultValue true */
   orderOutboxTrigger?: boolean;
+  /** How long an order.created job waits for its order to become visible. @defaultValue ORDER_VISIBILITY_WAIT_MS */
+  orderVisibilityWaitMs?: number;
   /**
    * BullMQ lock duration: a job whose worker died is retried by another after
    * about this long (config WORKER_LOCK_DURATION_MS). @defaultValue 30_000
@@ -186,7 +188,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     watch(
       new Worker<OrderCreatedEvent>(
         ORDER_EVENTS_QUEUE,
-        createOrderEventProcessor(stores.changeOutbox) as Processor<OrderCreatedEvent>,
+        createOrderEventProcessor({ outbox: stores.changeOutbox, logger }, { visibilityWaitMs: deps.orderVisibilityWaitMs }) as Processor<OrderCreatedEvent>,
         workerOptions(ORDER_EVENT_CONCURRENCY),
       ),
       logger,

@@ -10,6 +10,15 @@ import { Queue, type ConnectionOptions } from 'bullmq';
  */
 export const ORDER_EVENTS_QUEUE = 'order-events';
 
+/**
+ * How long an announced order may take to become visible in `orders` (replica
+ * lag, a job added before its order's commit): until then the worker delays
+ * the job and looks again, whatever attempts it was added with; once it has
+ * waited this long since it was added, its customer is evaluated against
+ * every segment, order found or not (issue 15).
+ */
+export const ORDER_VISIBILITY_WAIT_MS = 5 * 60_000;
+
 /** The payload of an `order.created` job: ids only, never order contents. */
 export interface OrderCreatedEvent {
   type: 'order.created';
@@ -19,6 +28,8 @@ export interface OrderCreatedEvent {
 
 export type OrderEventsQueue = Queue<OrderCreatedEvent>;
 
+// Attempts are for failures (Postgres unreachable): about a minute of retries.
+// Waiting for an order to become visible is not one (ORDER_VISIBILITY_WAIT_MS).
 const JOB_OPTIONS = {
   attempts: 8,
   backoff: { type: 'exponential', delay: 500 },

@@ -7,8 +7,13 @@ export interface SegmentSource {
 }
 
 export interface SegmentCatalogOptions {
-  /** Most segments held; the least recently used go first. @defaultValue 10000 */
-  maxEntries?: number;
+  /**
+   * Most ids held that are not live segments (archived or unknown), the least
+   * recently used going first, so that asking for many such ids cannot grow
+   * the catalog. Live segments are all held, however many there are.
+   * @defaultValue 10000
+   */
+  maxNonLiveEntries?: number;
   /** How long an id found to be unknown is remembered as such, in ms. @defaultValue 5000 */
   missTtlMs?: number;
   /**
@@ -38,13 +43,18 @@ const MISSING = Symbol('missing');
  * expire after `ttlMs`, so that an announcement lost on the way (Redis
  * pub/sub delivers at most once) heals within seconds.
  *
- * Bounded (LRU), so that callers asking for many ids cannot grow it without
- * limit. Unknown ids are remembered as absent for a few seconds: a stale
- * membership pointing at a deleted segment must not cost a query on every
- * read, and a segment created elsewhere must not stay unknown for long.
+ * Every live segment read once stays (issue 15: a read whose memberships span
+ * more than any fixed bound must still be served from memory). That costs
+ * what its record weighs, about 1 KB with a campaign rule (measured over
+ * 10,000 of them), and live segments are only as many as admins created.
+ * Archived and unknown ids, which any caller can name, share a bounded LRU
+ * instead. Unknown ids are remembered as absent for a few seconds:
+ * a stale membership pointing at a deleted segment must not cost a query on
+ * every read, and a segment created elsewhere must not stay unknown for long.
  */
 export class SegmentCatalog {
-  private readonly entries: LRUCache<number, Entry | typeof MISSING>;
+  private readonly live = new Map<number, Entry>();
+  private readonly nonLive: LRUCache<number, Entry | typeof MISSING>;
   private readonly missTtlMs: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -57,7 +67,7 @@ export class SegmentCatalog {
     private readonly source: SegmentSource,
     options: SegmentCatalogOptions = {},
   ) {
-    this.entries = new LRUCache({ max: options.maxEntries ?? 10_000 });
+    this.nonLive = new LRUCache({ max: options.maxNonLiveEntries ?? 10_000 });
     this.missTtlMs = options.missTtlMs ?? 5000;
     this.ttlMs = options.ttlMs ?? 5000;
     this.now = options.now ?? Date.now;
@@ -73,7 +83,7 @@ export class SegmentCatalog {
     const expired: number[] = [];
     const now = this.now();
     for (const id of new Set(ids)) {
-      const entry = this.entries.get(id);
+      const entry = this.live.get(id) ?? this.nonLive.get(id);
       if (entry === undefined) missing.push(id);
       else if (entry !== MISSING) {
         found.set(id, entry.segment);
@@ -99,9 +109,17 @@ export class SegmentCatalog {
     const rows = await this.source.findByIds(ids);
     const cacheable = epoch === this.epoch;
     const loaded = new Map(rows.map((row) => [row.id, row]));
-    for (const id of ids) {
-      const row = loaded.get(id);
-      if (cacheable) this.entries.set(id, row ? { segment: row, loadedAt } : MISSING, row ? {} : { ttl: this.missTtlMs });
+    if (cacheable) {
+      for (const id of ids) {
+        const row = loaded.get(id);
+        if (row?.status === 'ACTIVE') {
+          this.live.set(id, { segment: row, loadedAt });
+          this.nonLive.delete(id);
+        } else {
+          this.live.delete(id);
+          this.nonLive.set(id, row ? { segment: row, loadedAt } : MISSING, row ? {} : { ttl: this.missTtlMs });
+        }
+      }
     }
     return loaded;
   }
@@ -112,11 +130,15 @@ export class SegmentCatalog {
 
   invalidate(ids: readonly number[]): void {
     this.epoch++;
-    for (const id of ids) this.entries.delete(id);
+    for (const id of ids) {
+      this.live.delete(id);
+      this.nonLive.delete(id);
+    }
   }
 
   clear(): void {
     this.epoch++;
-    this.entries.clear();
+    this.live.clear();
+    this.nonLive.clear();
   }
 }

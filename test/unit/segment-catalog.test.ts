@@ -62,9 +62,20 @@ describe('SegmentCatalog', () => {
     expect(source.calls).toEqual([[7], [7]]);
   });
 
-  it('holds at most maxEntries, the least recently used going first', async () => {
-    const source = new TableSource(new Map([1, 2, 3, 4].map((id) => [id, segment(id)])));
-    const catalog = new SegmentCatalog(source, { maxEntries: 2 });
+  it('holds every live segment, however many, and asking for unknown ids never pushes one out', async () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => i + 1);
+    const source = new TableSource(new Map(ids.map((id) => [id, segment(id)])));
+    const catalog = new SegmentCatalog(source, { maxNonLiveEntries: 2 });
+    expect((await catalog.getMany(ids)).size).toBe(20_000);
+    await catalog.getMany(Array.from({ length: 1000 }, (_, i) => 100_000 + i));
+    expect((await catalog.getMany(ids)).size).toBe(20_000);
+    expect(source.calls.map((call) => call.length)).toEqual([20_000, 1000]);
+  });
+
+  it('holds at most maxNonLiveEntries archived or unknown ids, the least recently used going first', async () => {
+    const archived = (id: number): SegmentRecord => ({ ...segment(id), status: 'ARCHIVED' });
+    const source = new TableSource(new Map([1, 2, 3].map((id) => [id, archived(id)])));
+    const catalog = new SegmentCatalog(source, { maxNonLiveEntries: 2 });
     await catalog.getMany([1, 2]);
     await catalog.get(1); // 2 is now the least recently used
     await catalog.get(3);
@@ -76,6 +87,18 @@ describe('SegmentCatalog', () => {
     await catalog.getMany(Array.from({ length: 1000 }, (_, i) => 100 + i));
     await catalog.getMany([1, 2, 3]);
     expect(source.calls.at(-1)).toEqual([1, 2, 3]);
+  });
+
+  it('moves a segment found archived out of the live ones, into the bounded others', async () => {
+    const source = new TableSource(new Map([[1, segment(1)]]));
+    const catalog = new SegmentCatalog(source, { maxNonLiveEntries: 1 });
+    await catalog.get(1);
+    source.rows.set(1, { ...segment(1), status: 'ARCHIVED' });
+    catalog.invalidate([1]);
+    expect((await catalog.get(1))?.status).toBe('ARCHIVED');
+    await catalog.get(2); // unknown: takes the one non-live place
+    expect((await catalog.get(1))?.status).toBe('ARCHIVED');
+    expect(source.calls).toEqual([[1], [1], [2], [1]]);
   });
 
   it('re-reads an invalidated id and only that one', async () => {

@@ -28,6 +28,12 @@ export interface ClaimLimits {
 export interface AnnouncedOrder {
   customerId: string;
   orderId: string;
+  /**
+   * The last look for this order: when it is still not found, its customer
+   * is recorded all the same, for every segment. Otherwise an order not found
+   * is left out, for the caller to announce again later.
+   */
+  finalAttempt: boolean;
 }
 
 const TRIGGERS = [
@@ -77,20 +83,28 @@ export class ChangeOutboxRepository {
 
   /**
    * Records orders announced by producers (the order-events queue) in one
-   * statement. The stores come from the orders themselves; an order not found
-   * (not replicated yet, or deleted) makes its customer's every segment count.
+   * statement, with the stores of the orders found. An order not found (not
+   * visible yet: replica lag, a producer announcing before its commit; or
+   * deleted) is recorded only on its final attempt, and then makes its
+   * customer's every segment count. Returns the ids of the orders not found.
    */
-  async recordAnnouncedOrders(orders: readonly AnnouncedOrder[]): Promise<void> {
-    if (orders.length === 0) return;
-    await this.pool.query(
-      `INSERT INTO customer_change_outbox (customer_id, store_ids)
-       SELECT a.customer_id,
-              CASE WHEN count(o.id) = count(*) THEN array_agg(DISTINCT o.store_id) END
-         FROM unnest($1::text[], $2::text[]) AS a (customer_id, order_id)
-         LEFT JOIN orders o ON o.id = a.order_id
-        GROUP BY a.customer_id`,
-      [orders.map((o) => o.customerId), orders.map((o) => o.orderId)],
+  async recordAnnouncedOrders(orders: readonly AnnouncedOrder[]): Promise<Set<string>> {
+    if (orders.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ orderId: string }>(
+      `WITH announced AS (
+         SELECT a.customer_id, a.order_id, a.final_attempt, o.store_id, o.id IS NOT NULL AS found
+           FROM unnest($1::text[], $2::text[], $3::boolean[]) AS a (customer_id, order_id, final_attempt)
+           LEFT JOIN orders o ON o.id = a.order_id
+       ), recorded AS (
+         INSERT INTO customer_change_outbox (customer_id, store_ids)
+         SELECT customer_id, CASE WHEN bool_and(found) THEN array_agg(DISTINCT store_id) END
+           FROM announced WHERE found OR final_attempt
+          GROUP BY customer_id
+       )
+       SELECT DISTINCT order_id AS "orderId" FROM announced WHERE NOT found`,
+      [orders.map((o) => o.customerId), orders.map((o) => o.orderId), orders.map((o) => o.finalAttempt)],
     );
+    return new Set(rows.map((r) => r.orderId));
   }
 
   /**

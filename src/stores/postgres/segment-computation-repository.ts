@@ -254,6 +254,8 @@ export class SegmentComputationRepository {
           skip = { skipped: 'a newer computation was applied' };
         }
         if (skip) {
+          // No recompute applies to a segment that is not live: its mark must not outlive this one.
+          if (current && current.status !== 'ACTIVE') await client.query('UPDATE segments SET computing_since = NULL WHERE id = $1', [segment.id]);
           await client.query('COMMIT');
           return skip;
         }

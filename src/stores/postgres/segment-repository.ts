@@ -264,10 +264,14 @@ export class SegmentRepository {
     return { segment, changedFields };
   }
 
-  /** Archives a locked segment and records it. Call inside `transaction`. */
+  /**
+   * Archives a locked segment and records it. Call inside `transaction`.
+   * Clears its computing mark: a recompute in flight drops its result, and a
+   * mark left behind would keep the evaluation journal forever (issue 15).
+   */
   async archive(current: SegmentRecord, actor: string): Promise<SegmentRecord> {
     const { rows } = await this.db.query<SegmentRecord>(
-      `UPDATE segments SET status = 'ARCHIVED', updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+      `UPDATE segments SET status = 'ARCHIVED', computing_since = NULL, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
       [current.id],
     );
     await this.recordChange(current.id, 'ARCHIVED', actor, { version: current.version });

@@ -73,13 +73,15 @@ export class TimeMaintenanceRepository {
 
   /**
    * Drops journal entries older than `olderThanMs` that no computing
-   * recompute can still need (those older than the oldest `computing_since`).
+   * recompute can still need (those older than the oldest `computing_since`
+   * of a live RULE segment: only those are ever applied, and a mark left on
+   * another one must not keep the journal forever).
    */
   async purgeEvaluationJournal(olderThanMs: number): Promise<number> {
     const { rowCount } = await this.pool.query(
       `DELETE FROM segment_evaluations
         WHERE evaluated_at < now() - make_interval(secs => $1::double precision / 1000)
-          AND evaluated_at < coalesce((SELECT min(computing_since) FROM segments), 'infinity')`,
+          AND evaluated_at < coalesce((SELECT min(computing_since) FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE'), 'infinity')`,
       [olderThanMs],
     );
     return rowCount ?? 0;
