@@ -3,7 +3,7 @@ import type { RecomputeResult } from '../src/stores/postgres/segment-computation
 export interface RecomputeBatcherOptions {
   /** How long a round waits for more requests before it starts. @defaultValue 200 */
   gatherMs?: number;
-  /** Segments computed together in one pass. @defaultValue 50 */
+  /** Segments computed together in one pass (its cost hardly depends on how many). @defaultValue 1000 */
   maxSegments?: number;
   /** Rounds computing at once. @defaultValue 2 */
   concurrency?: number;
@@ -45,7 +45,7 @@ export class RecomputeBatcher {
   }
 
   private startRound(): void {
-    const ids = [...this.waiting.keys()].filter((id) => !this.computing.has(id)).slice(0, this.options.maxSegments ?? 50);
+    const ids = [...this.waiting.keys()].filter((id) => !this.computing.has(id)).slice(0, this.options.maxSegments ?? 1000);
     if (ids.length === 0) return;
     const waiters = ids.map((id) => [id, this.waiting.get(id)!] as const);
     for (const id of ids) {

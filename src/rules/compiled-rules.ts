@@ -72,6 +72,8 @@ export interface CompiledSegment {
 /** A rule that cannot be evaluated (a value Postgres would refuse at run time): its segment is quarantined. */
 export class RuleEvaluationError extends Error {
   override name = 'RuleEvaluationError';
+  /** The SQLSTATE Postgres gives the same value (datetime_field_overflow): a data error, the rule's fault. */
+  readonly code = '22008';
 }
 
 const DAY_MICROS = DAY_MS * 1000;

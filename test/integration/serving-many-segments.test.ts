@@ -6,7 +6,7 @@ import { createTestStores, type TestStores } from '../helpers/test-environment.j
 
 const SEGMENTS = 10_500;
 const CUSTOMERS = 105; // each a member of 100 segments, together of every one
-const ENTITIES = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id name } } } }`;
+const ENTITIES = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id name } segmentsFreshness { source } } } }`;
 
 // Issue 15: "Segment names and statuses stay in the in-process catalog for every
 // live segment, so a warm read still makes no Postgres query" at 10,000+ segments.
@@ -32,13 +32,17 @@ describe('serving customers whose memberships span more than 10,000 segments', (
   const read = async () => {
     const result = await execute(subgraph.url, ENTITIES, { r: representations });
     expect(result.errors).toBeUndefined();
-    return result.data!._entities as Array<{ id: string; segments: Array<{ id: string; name: string }> }>;
+    const customers = result.data!._entities as Array<{ id: string; segments: Array<{ id: string; name: string }>; segmentsFreshness: { source: string } }>;
+    expect(new Set(customers.map((c) => c.segmentsFreshness.source))).toEqual(new Set(['REDIS']));
+    return customers;
   };
 
   beforeAll(async () => {
     // Background re-reads of expired entries (every ttl, not waited for by any read) are left
     // out of the count by a ttl longer than the test; the unit tests cover them.
-    stores = await createTestStores({ serving: { segmentCacheTtlMs: 10 * 60_000 } });
+    // A Redis read slower than the serving timeout (a loaded CI machine) would fall back to Postgres,
+    // which is a query: the timeout here is generous, and every read below must say it came from Redis.
+    stores = await createTestStores({ serving: { segmentCacheTtlMs: 10 * 60_000, redisTimeoutMs: 5000 } });
     await stores.pool.query(`INSERT INTO segments (name) SELECT 'campaign ' || g FROM generate_series(1, $1::int) g`, [SEGMENTS]);
     await stores.pool.query(
       `INSERT INTO segment_memberships (segment_id, customer_id, since)

@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { compileMembersQuery, compileMembershipMatrix } from '../../rules/compile-sql.js';
+import { compileMembersQuery } from '../../rules/compile-sql.js';
 import type { Rule } from '../../rules/rule.js';
 import { EVALUATION_LOCK } from './customer-evaluation-repository.js';
+import { computeGroupChanges } from './segment-group-computation.js';
 
 export type { MembershipCause } from '../../domain/membership-cause.js';
 
@@ -55,15 +56,16 @@ export function isRuleFailure(error: unknown): error is Error & { code: string }
 }
 
 /**
- * Full recomputes, inside Postgres. A group of segments is computed in one
- * pass (a membership matrix sharing the order aggregates of every distinct
- * filter) inside a REPEATABLE READ snapshot, and compared with the
- * memberships of that snapshot into a temporary table of changes, with no
- * lock that event evaluations wait for. Each segment's changes are then
- * applied in short transactions that hold the evaluation lock: customers the
- * event path evaluated after the recompute's time of computation (the
- * evaluation journal) keep their newer answer. Nothing proportional to a
- * segment's size ever leaves the database.
+ * Full recomputes. One segment is its rule's set-based SQL; a group of
+ * segments (created or scheduled together) is computed in one pass over the
+ * customers in this process (computeGroupChanges, streamed: nothing
+ * proportional to the customer base is held). Either way the rules are read
+ * inside a REPEATABLE READ snapshot and compared with the memberships of that
+ * snapshot into a temporary table of changes, with no lock that event
+ * evaluations wait for. Each segment's changes are then applied in short
+ * transactions that hold the evaluation lock: customers the event path
+ * evaluated after the recompute's time of computation (the evaluation
+ * journal) keep their newer answer.
  */
 export class SegmentComputationRepository {
   constructor(private readonly pool: pg.Pool) {}
@@ -114,7 +116,7 @@ export class SegmentComputationRepository {
       failed = true;
       throw error;
     } finally {
-      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target, recompute_matrix').catch(() => (failed = true));
+      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target').catch(() => (failed = true));
       // A connection in an unknown state (a temp table, an open transaction) is not reused.
       client.release(failed || undefined);
     }
@@ -134,60 +136,65 @@ export class SegmentComputationRepository {
     client: pg.PoolClient,
     segmentIds: readonly number[],
   ): Promise<{ asOf: Date; segments: Array<{ id: number; version: number; changes: number }> }> {
-    await client.query('SELECT pg_advisory_lock($1)', [EVALUATION_LOCK]);
+    // A group is computed in this process from a stream read on a connection of its own (the snapshot),
+    // its changes written into `recompute_target` on `client`, which applies them.
+    const reader = segmentIds.length > 1 ? await this.pool.connect() : client;
+    let healthy = true;
+    await reader.query('SELECT pg_advisory_lock($1)', [EVALUATION_LOCK]);
     let locked = true;
     try {
-      const asOf = (await client.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+      const asOf = (await reader.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       try {
-        const { rows: segments } = await client.query<{ id: number; rule: Rule; version: number }>(
+        const { rows: segments } = await reader.query<{ id: number; rule: Rule; version: number }>(
           `SELECT id, rule, version FROM segments WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
           [segmentIds],
         );
-        await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]);
+        await reader.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]);
         locked = false;
-        const changes = segments.length > 0 ? await this.fillChanges(client, segments, asOf) : [];
-        await client.query('COMMIT');
+        const changes = segments.length > 0 ? await this.fillChanges(reader, client, segments, asOf) : [];
+        await reader.query('COMMIT');
         return { asOf, segments: segments.map(({ id, version }, i) => ({ id, version, changes: changes[i]! })) };
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        healthy = false;
+        await reader.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
     } finally {
-      if (locked) await client.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]).catch(() => undefined);
+      if (locked) await reader.query('SELECT pg_advisory_unlock($1)', [EVALUATION_LOCK]).catch(() => (healthy = false));
+      if (reader !== client) reader.release(healthy ? undefined : true);
     }
   }
 
   /**
-   * Fills `recompute_target (segment_id, customer_id, member)` with the
-   * differences between each segment's rule and its memberships, both read in
-   * the computation's snapshot: a steady segment yields almost nothing to
-   * apply. Several segments are computed in one pass (a membership matrix)
-   * and then compared one by one. Returns each segment's number of changes.
+   * Fills `recompute_target (segment_id, customer_id, member)` on `writer`
+   * with the differences between each segment's rule and its memberships,
+   * both read in the computation's snapshot (on `reader`): a steady segment
+   * yields almost nothing to apply. One segment is its rule's SQL (on one
+   * connection); a group is computed in one pass in this process
+   * (computeGroupChanges). Returns each segment's number of changes.
    */
-  private async fillChanges(client: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<number[]> {
-    await client.query('DROP TABLE IF EXISTS recompute_target, recompute_matrix');
-    await client.query('CREATE TEMP TABLE recompute_target (segment_id int NOT NULL, customer_id text NOT NULL, member boolean NOT NULL, PRIMARY KEY (segment_id, customer_id))');
-    const diff = (segmentId: number, members: string) =>
-      `SELECT ${segmentId}::int, coalesce(t.customer_id, m.customer_id), t.customer_id IS NOT NULL
-         FROM (${members}) t
-         FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = ${segmentId}::int) m ON m.customer_id = t.customer_id
-        WHERE t.customer_id IS NULL OR m.customer_id IS NULL`;
-    const changes: number[] = [];
-    if (segments.length === 1) {
+  private async fillChanges(reader: pg.PoolClient, writer: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<number[]> {
+    await writer.query('DROP TABLE IF EXISTS recompute_target');
+    await writer.query('CREATE TEMP TABLE recompute_target (segment_id int NOT NULL, customer_id text NOT NULL, member boolean NOT NULL, PRIMARY KEY (segment_id, customer_id))');
+    let changes: number[];
+    if (reader === writer) {
+      // One segment: its rule's set-based SQL, compared with its memberships (close to the bare SQL of the rule).
       const members = compileMembersQuery(segments[0]!.rule, { asOf });
-      changes.push((await client.query(`INSERT INTO recompute_target ${diff(segments[0]!.id, members.text)}`, members.values)).rowCount ?? 0);
+      const segmentId = segments[0]!.id;
+      const { rowCount } = await writer.query(
+        `INSERT INTO recompute_target
+         SELECT ${segmentId}::int, coalesce(t.customer_id, m.customer_id), t.customer_id IS NOT NULL
+           FROM (${members.text}) t
+           FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = ${segmentId}::int) m ON m.customer_id = t.customer_id
+          WHERE t.customer_id IS NULL OR m.customer_id IS NULL`,
+        members.values,
+      );
+      changes = [rowCount ?? 0];
     } else {
-      const matrix = compileMembershipMatrix(segments.map((s) => s.rule), { asOf });
-      const columns = segments.map((_, i) => `m${i}`);
-      await client.query(`CREATE TEMP TABLE recompute_matrix (customer_id text NOT NULL, ${columns.map((c) => `${c} boolean`).join(', ')})`);
-      await client.query(`INSERT INTO recompute_matrix SELECT * FROM (${matrix.text}) x WHERE ${columns.join(' OR ')}`, matrix.values);
-      await client.query('ANALYZE recompute_matrix');
-      for (const [i, segment] of segments.entries()) {
-        changes.push((await client.query(`INSERT INTO recompute_target ${diff(segment.id, `SELECT customer_id FROM recompute_matrix WHERE m${i}`)}`)).rowCount ?? 0);
-      }
+      changes = await computeGroupChanges(reader, writer, segments, asOf);
     }
-    if (changes.reduce((a, b) => a + b, 0) >= ANALYZE_TARGET_FROM) await client.query('ANALYZE recompute_target');
+    if (changes.reduce((a, b) => a + b, 0) >= ANALYZE_TARGET_FROM) await writer.query('ANALYZE recompute_target');
     return changes;
   }
 
