@@ -42,6 +42,52 @@ export function peakRssMb(pid: number | undefined): number | null {
   }
 }
 
+// USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux build that matters.
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system) a process has used so far, in ms, or null when it is gone. */
+export function cpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 (state): utime is field 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The CPU time a changing set of processes (workers, Postgres backends) uses
+ * from the first `sample()` on. Processes that appear later count from their
+ * start; one that ends between two samples loses what it used since the last.
+ */
+export class CpuMeter {
+  private readonly baseline = new Map<number, number>();
+  private readonly latest = new Map<number, number>();
+  private sampled = false;
+
+  constructor(private readonly pids: () => Promise<ReadonlyArray<number | undefined>>) {}
+
+  async sample(): Promise<void> {
+    for (const pid of await this.pids()) {
+      const ms = cpuMs(pid);
+      if (pid === undefined || ms === null) continue;
+      if (!this.baseline.has(pid)) this.baseline.set(pid, this.sampled ? 0 : ms);
+      this.latest.set(pid, ms);
+    }
+    this.sampled = true;
+  }
+
+  /** CPU ms used since the first sample. */
+  get usedMs(): number {
+    let total = 0;
+    for (const [pid, ms] of this.latest) total += ms - (this.baseline.get(pid) ?? 0);
+    return total;
+  }
+}
+
 export interface Child {
   role: 'worker' | 'subgraph';
   process: ChildProcess;
