@@ -36,16 +36,11 @@ const SQL_COMPARISON: Record<ScalarComparison, string> = { EQ: '=', NEQ: '<>', G
 class RuleCompiler {
   readonly values: unknown[] = [];
   private readonly membershipJoins: Array<{ segmentId: string; table: string }> = [];
-  private readonly aggregates = new Map<
-    string,
-    { alias: string; filter: OrderFilter | undefined; customers: Set<string> | null; columns: Set<'n' | 'total' | 'last'> }
-  >();
+  private readonly aggregates = new Map<string, { alias: string; filter: OrderFilter | undefined; columns: Set<'n' | 'total' | 'last'> }>();
   /** The derived table every member must have a row in (see `requiredSource`): joined, not left-joined. */
   private required: string | null = null;
   private readonly memberships = new Map<string, string>();
   private readonly customerIdsParam: string | null;
-  /** The customers the rule being compiled is evaluated for (matrix scopes); null: all of `customerIds`. */
-  private scope: readonly string[] | null = null;
 
   constructor(private readonly options: CompileOptions) {
     this.customerIdsParam = options.customerIds ? this.param(options.customerIds, 'text[]') : null;
@@ -54,16 +49,6 @@ class RuleCompiler {
   param(value: unknown, type: string): string {
     this.values.push(value);
     return `$${this.values.length}::${type}`;
-  }
-
-  /** Compiles `rule` as evaluated only for `customers` (its aggregates are narrowed to them). */
-  scoped(customers: readonly string[] | null, compile: () => string): string {
-    this.scope = customers;
-    try {
-      return compile();
-    } finally {
-      this.scope = null;
-    }
   }
 
   /**
@@ -123,10 +108,9 @@ class RuleCompiler {
 
   /** One derived table per distinct filter: each reads only the orders it needs (the store index for a store filter). */
   private perFilterJoins(): string[] {
-    return [...this.aggregates].map(([key, { alias, filter, customers, columns }]) => {
+    return [...this.aggregates].map(([key, { alias, filter, columns }]) => {
       const where: string[] = [];
-      if (customers) where.push(`customer_id = ANY(${this.param([...customers], 'text[]')})`);
-      else if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
+      if (this.customerIdsParam) where.push(`customer_id = ANY(${this.customerIdsParam})`);
       where.push(...this.filterConditions(filter));
       // Only the aggregates read: "latest order" alone is a max over the customer index.
       const selected = [
@@ -191,24 +175,18 @@ class RuleCompiler {
 
   /**
    * The alias of the derived table aggregating orders that match `filter`,
-   * computed once however many conditions share it, over the customers of the
-   * rules that use it.
+   * computed once however many conditions share it.
    */
   private aggregate(filter: OrderFilter | undefined, column: 'n' | 'total' | 'last'): string {
     const key = JSON.stringify(filter ?? {});
     let entry = this.aggregates.get(key);
     if (!entry) {
-      entry = { alias: `a${this.aggregates.size}`, filter, customers: this.scope ? new Set() : null, columns: new Set() };
+      entry = { alias: `a${this.aggregates.size}`, filter, columns: new Set() };
       this.aggregates.set(key, entry);
     }
     entry.columns.add(column);
-    // One pass: every aggregate is a column of the single derived table `ag`, computed for the
-    // whole batch, so the per-filter customer sets are not needed.
+    // One pass: every aggregate is a column of the single derived table `ag`.
     if (this.options.singlePass) return `ag.${column}${entry.alias.slice(1)}`;
-    if (entry.customers) {
-      if (this.scope) for (const id of this.scope) entry.customers.add(id);
-      else entry.customers = null;
-    }
     return `${entry.alias}.${column}`;
   }
 
@@ -303,58 +281,6 @@ export function requiredSource(rule: Rule): RequiredSource | null {
   if ('lastOrder' in rule) return { filter: rule.lastOrder.filter };
   if ('inSegment' in rule) return { segmentId: rule.inSegment };
   return null;
-}
-
-export interface MatrixOptions extends CompileOptions {
-  /**
-   * Per rule, the customers (distinct, a subset of `customerIds`) it is evaluated for:
-   * its column is NULL for the others, and the order aggregates it reads are
-   * computed only for the customers of the rules that read them. This keeps a
-   * batch cheap when each customer can only change a few of many segments.
-   */
-  scopes?: ReadonlyArray<readonly string[]>;
-}
-
-/**
- * Evaluates many rules in one statement: one row per customer (every
- * customer, or every one of `customerIds`) with a boolean column `m0`, `m1`,
- * ... per rule, in the order given. Derived tables are shared between rules
- * that use the same filter, so many segments computed together read the
- * orders once per distinct filter, not once per segment.
- */
-export function compileMembershipMatrix(rules: readonly Rule[], options: MatrixOptions): SqlQuery {
-  const compiler = new RuleCompiler(options);
-  const universe = options.customerIds;
-  // A rule evaluated for the whole batch needs no mask.
-  const masked = rules.map((_, i) => {
-    const scope = options.scopes?.[i];
-    return scope !== undefined && universe !== undefined && scope.length < universe.length ? scope : null;
-  });
-  // Scopes travel as one flag string per customer ('1' at position i: rule i is evaluated for
-  // them), joined once: a per-column `= ANY(array)` would scan the array for every cell.
-  let flags: string | null = null;
-  if (universe && masked.some(Boolean)) {
-    const position = new Map(universe.map((id, i) => [id, i]));
-    const rows = universe.map(() => new Array<string>(rules.length).fill('0'));
-    masked.forEach((scope, i) => {
-      if (!scope) return;
-      for (const id of scope) {
-        const row = position.get(id);
-        if (row !== undefined) rows[row]![i] = '1';
-      }
-    });
-    flags = compiler.param(rows.map((r) => r.join('')), 'text[]');
-  }
-  const columns = rules.map((rule, i) => {
-    const scope = masked[i];
-    if (!scope) return `${compiler.predicate(rule)} AS m${i}`;
-    return compiler.scoped(scope, () => `CASE WHEN substr(sc.scope, ${i + 1}, 1) = '1' THEN ${compiler.predicate(rule)} END AS m${i}`);
-  });
-  const scopeJoin = flags ? `\nJOIN unnest(${compiler.param(universe, 'text[]')}, ${flags}) AS sc (customer_id, scope) ON sc.customer_id = c.id` : '';
-  return {
-    text: `SELECT c.id AS customer_id${columns.map((c) => `,\n  ${c}`).join('')}\n${compiler.from()}${scopeJoin}\nWHERE ${compiler.customerFilter()}`,
-    values: compiler.values,
-  };
 }
 
 export interface ExplanationOptions {
