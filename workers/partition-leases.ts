@@ -13,7 +13,9 @@ export interface PartitionLeasesOptions {
  * partition is a session advisory lock on the process's evaluation
  * connection, so two processes never evaluate the same customer, and a
  * process that dies (its connection closes) frees its partitions at once.
- * Every `rebalanceMs` between batches, the process announces itself
+ * A process announces itself first and takes partitions from its next round,
+ * so that processes started together share from the start. Every
+ * `rebalanceMs` between batches, the process announces itself
  * (`evaluator_members`) and aims at an equal share, ceil(64 / live
  * processes): it lets the partitions beyond its share go, and takes free ones
  * up to it. A stopped or killed process's share is taken over within about
@@ -22,6 +24,7 @@ export interface PartitionLeasesOptions {
 export class PartitionLeases {
   private readonly held = new Set<number>();
   private lastRebalance = -Infinity;
+  private announced = false;
   private readonly rebalanceMs: number;
   private readonly liveMs: number;
   // Where this process starts looking for free partitions: processes starting together try different ones first.
@@ -49,6 +52,7 @@ export class PartitionLeases {
   lost(): void {
     this.held.clear();
     this.lastRebalance = -Infinity;
+    this.announced = false;
   }
 
   /** Announces the process and moves its share toward ceil(64 / live), at most every `rebalanceMs`. */
@@ -57,6 +61,11 @@ export class PartitionLeases {
     if (now - this.lastRebalance < this.rebalanceMs) return;
     this.lastRebalance = now;
     const live = await this.repository.heartbeat(client, this.memberId, this.liveMs);
+    // The first round only announces: processes started together see each other before taking a share.
+    if (!this.announced) {
+      this.announced = true;
+      return;
+    }
     const share = Math.ceil(OUTBOX_PARTITIONS / live);
     if (this.held.size > share) {
       const extra = [...this.held].sort((a, b) => a - b).slice(share);

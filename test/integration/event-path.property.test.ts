@@ -186,10 +186,13 @@ describe('the event path agrees with the SQL compiler and the reference evaluato
           onChanged: () => undefined,
           onBatch: (report) => reports.push(report),
           logger: createLogger('silent'),
-        }, { freshBatch: 3, backlogBatch: 4 });
+        }, { freshBatch: 3, backlogBatch: 4, partitions: { rebalanceMs: 0 } });
         const client = await repository.connect();
         try {
+          // Announced, then every partition taken: the only evaluator.
           await evaluator.leases.rebalance(client);
+          await evaluator.leases.rebalance(client);
+          expect(evaluator.leases.claimable).toBeNull();
           const drain = async () => {
             while ((await evaluator.runBatch(client)) !== null);
           };
