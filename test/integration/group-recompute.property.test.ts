@@ -28,6 +28,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
         // A group of 8 or more takes the one-pass path, fewer are computed one by one: both are checked.
         const rules = asGroup ? Array.from({ length: 8 }, (_, i) => drawn[i % drawn.length]!) : drawn;
         await stores.pool.query(`DELETE FROM segments WHERE kind = 'RULE'`);
+        await stores.pool.query('DELETE FROM segment_membership_events; TRUNCATE membership_event_outbox');
         await loadHistory(stores.pool, stores.memberships, data);
         const ids: number[] = [];
         for (const r of rules) {

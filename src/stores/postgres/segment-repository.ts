@@ -160,9 +160,9 @@ export class SegmentRepository {
 
   /**
    * One segment, locked until the transaction ends (call inside `transaction`).
-   * FOR NO KEY UPDATE, as its UPDATE takes anyway: the event path's inserts of
-   * memberships and events check their foreign key with a KEY SHARE lock,
-   * which FOR UPDATE would make wait behind the admin (issue 15).
+   * FOR NO KEY UPDATE, as its UPDATE takes anyway: the weakest lock that
+   * serialises changes of the segment, so that rows referencing it (versions,
+   * history) can still be written by others meanwhile.
    */
   async lock(id: number): Promise<SegmentRecord | null> {
     const { rows } = await this.db.query<SegmentRecord>(`SELECT ${COLUMNS} FROM segments WHERE id = $1 FOR NO KEY UPDATE`, [id]);
