@@ -22,6 +22,29 @@ describe('a group recompute agrees with the SQL of each rule', () => {
     await stores?.dispose();
   });
 
+  it('carries any customer id through the stream and back, whatever its characters', async () => {
+    await stores.pool.query(`DELETE FROM segments WHERE kind = 'RULE'`);
+    await stores.pool.query('TRUNCATE customers, orders, segment_memberships, segment_membership_events, membership_event_outbox');
+    const ids = ['tab\there', 'back\\slash', 'quote"d', 'new\nline', 'crème brûlée', '雪', "o'neil"];
+    await stores.pool.query(`INSERT INTO customers (id) SELECT unnest($1::text[])`, [ids]);
+    await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) SELECT 'o-' || i, id, 's1', 100 FROM unnest($1::text[]) WITH ORDINALITY AS t (id, i)`, [ids]);
+    const segments: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const rule = JSON.stringify({ orderCount: { filter: { storeIds: ['s1'] }, op: 'GTE', value: 1 } });
+      const { rows } = await stores.pool.query<{ id: number }>(
+        `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ('chars ' || $2, 'RULE', $1, 60) RETURNING id)
+         INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test' FROM s RETURNING segment_id AS id`,
+        [rule, i],
+      );
+      segments.push(rows[0]!.id);
+    }
+    await stores.computations.recompute(segments);
+    const { rows } = await stores.pool.query<{ customer_id: string }>('SELECT DISTINCT customer_id FROM segment_memberships WHERE segment_id = ANY($1::int[])', [segments]);
+    expect(rows.map((r) => r.customer_id).sort()).toEqual([...ids].sort());
+    const { rows: counts } = await stores.pool.query('SELECT count(*)::int AS n FROM segment_memberships WHERE segment_id = ANY($1::int[])', [segments]);
+    expect(counts[0].n).toBe(ids.length * 8);
+  });
+
   it('from any earlier memberships, for random rules and histories', async () => {
     await fc.assert(
       fc.asyncProperty(history, fc.array(rule, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 30 }), fc.boolean(), async (data: History, drawn, stale, asGroup) => {

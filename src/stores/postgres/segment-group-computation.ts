@@ -1,5 +1,5 @@
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { requiredSource } from '../../rules/compile-sql.js';
@@ -45,22 +45,9 @@ export async function computeGroupChanges(
   const { always, anyOrder, byStore } = candidates(segments);
   const changes: GroupChanges = segments.map(() => 0);
 
-  const input = writer.query(copyFrom('COPY recompute_target (segment_id, customer_id, member) FROM STDIN'));
-  const output = reader.query(copyTo(factsQuery(reader, read)));
-  let buffer = '';
-  const flush = async () => {
-    if (buffer === '') return;
-    const chunk = buffer;
-    buffer = '';
-    if (!input.write(chunk)) await once(input, 'drain');
-  };
-  const emit = (segmentId: number, customerId: string, member: boolean) => {
-    buffer += `${segmentId}\t${copyText(customerId)}\t${member ? 't' : 'f'}\n`;
-    changes[position.get(segmentId)!]!++;
-  };
-
   const seen = new Set<number>();
-  for await (const line of createInterface({ input: output, crlfDelay: Infinity })) {
+  /** The changes of one customer's facts (one line of the stream), in COPY's text format. */
+  const evaluate = (line: string): string => {
     // COPY's text format doubles every backslash; JSON text holds no other character it escapes.
     const [id, createdAt, country, city, attributes, orderRows, memberRows] = JSON.parse(line.replaceAll('\\\\', '\\')) as [
       string,
@@ -71,6 +58,11 @@ export async function computeGroupChanges(
       Array<[string, number, number]> | null,
       number[] | null,
     ];
+    let out = '';
+    const emit = (segmentId: number, member: boolean) => {
+      out += `${segmentId}\t${copyText(id)}\t${member ? 't' : 'f'}\n`;
+      changes[position.get(segmentId)!]!++;
+    };
     const orders: OrderInput[] = (orderRows ?? []).map(([storeId, totalCents, micros]) => ({ storeId, totalCents, createdAtMicros: micros }));
     const members = new Set(memberRows ?? []);
     const customer = new CustomerEvaluation(rules, asOf, { createdAtMicros: createdAt, country, city, attributes: attributes ?? {} }, orders, members);
@@ -82,18 +74,35 @@ export async function computeGroupChanges(
       const segment = programs[i]!;
       // As the set-based recompute does, inSegment reads the memberships of the snapshot.
       const member = segment.test(customer);
-      if (member !== members.has(segment.id)) emit(segment.id, id, member);
+      if (member !== members.has(segment.id)) emit(segment.id, member);
     }
     // A segment not evaluated is false for this customer: its members leave.
     for (const segmentId of memberRows ?? []) {
       const i = position.get(segmentId);
-      if (i !== undefined && !seen.has(i)) emit(segmentId, id, false);
+      if (i !== undefined && !seen.has(i)) emit(segmentId, false);
     }
-    if (buffer.length >= WRITE_CHUNK_BYTES) await flush();
+    return out;
+  };
+
+  const facts = reader.query(copyTo(factsQuery(reader, read)));
+  facts.setEncoding('utf8');
+  // Lines of the facts in, chunks of changes out; pipeline() carries backpressure and either side's error.
+  async function* changeChunks(): AsyncGenerator<string> {
+    let carry = '';
+    let out = '';
+    for await (const chunk of facts as AsyncIterable<string>) {
+      const lines = (carry + chunk).split('\n');
+      carry = lines.pop()!;
+      for (const line of lines) if (line !== '') out += evaluate(line);
+      if (out.length >= WRITE_CHUNK_BYTES) {
+        yield out;
+        out = '';
+      }
+    }
+    if (carry !== '') out += evaluate(carry);
+    if (out !== '') yield out;
   }
-  await flush();
-  input.end();
-  await once(input, 'finish');
+  await pipeline(Readable.from(changeChunks()), writer.query(copyFrom('COPY recompute_target (segment_id, customer_id, member) FROM STDIN')));
 
   // Members missing from customers are members of nothing.
   const { rows: orphans } = await reader.query<{ segment_id: number; customer_id: string }>(
