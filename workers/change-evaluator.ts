@@ -167,9 +167,8 @@ export class ChangeEvaluator {
     };
     let evaluated: { asOf: Date; changes: CustomerChange[] } | undefined;
     const report = await this.deps.evaluations.transaction(client, async (tx) => {
-      const changes = await this.deps.outbox.claim(tx, limits);
-      if (changes.length === 0) return null;
-      const { asOf, revision } = await this.deps.evaluations.clockAndRevision(tx);
+      const { changes, asOf, revision } = await this.deps.outbox.claim(tx, limits);
+      if (changes.length === 0 || !asOf || !revision) return null;
       evaluated = { asOf, changes };
       const index = await this.deps.ruleIndex.at(revision);
       const wanted = segmentsPerCustomer(changes, index);

@@ -14,6 +14,13 @@ export interface CustomerChange {
   recordedAt: Date;
 }
 
+/** A claim: the changes taken, the database clock and the live rule set's revision when they were (null when none was). */
+export interface ClaimedBatch {
+  changes: CustomerChange[];
+  asOf: Date | null;
+  revision: string | null;
+}
+
 export interface ClaimLimits {
   /** Rows recorded within `freshWindowMs`, newest first: a fresh order never waits behind a backlog. */
   fresh: number;
@@ -60,8 +67,8 @@ export class ChangeOutboxRepository {
    * only of the partitions the caller holds, so that evaluators never take
    * the same customer's changes.
    */
-  async claim(db: Queryable, limits: ClaimLimits): Promise<CustomerChange[]> {
-    const { rows } = await db.query<CustomerChange>(
+  async claim(db: Queryable, limits: ClaimLimits): Promise<ClaimedBatch> {
+    const { rows } = await db.query<CustomerChange & { asOf: Date; revision: string }>(
       `WITH fresh AS (
          SELECT id FROM customer_change_outbox
           WHERE recorded_at > now() - make_interval(secs => $3::double precision / 1000)
@@ -72,13 +79,19 @@ export class ChangeOutboxRepository {
           WHERE id NOT IN (SELECT id FROM fresh)
             AND ($4::smallint[] IS NULL OR partition = ANY($4::smallint[]))
           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         DELETE FROM customer_change_outbox
+          WHERE id IN (SELECT id FROM fresh UNION ALL SELECT id FROM oldest)
+         RETURNING customer_id AS "customerId", store_ids AS "storeIds", fields, segment_ids AS "segmentIds", recorded_at AS "recordedAt"
        )
-       DELETE FROM customer_change_outbox
-        WHERE id IN (SELECT id FROM fresh UNION ALL SELECT id FROM oldest)
-       RETURNING customer_id AS "customerId", store_ids AS "storeIds", fields, segment_ids AS "segmentIds", recorded_at AS "recordedAt"`,
+       -- In the same round trip: the clock (later than every claimed change's commit) and the live rule set's revision.
+       SELECT claimed.*, now.at AS "asOf", now.revision
+         FROM claimed, (SELECT clock_timestamp() AS at, (SELECT revision FROM segment_rule_revision) AS revision) now`,
       [limits.fresh, limits.oldest, limits.freshWindowMs, limits.partitions],
     );
-    return rows;
+    if (rows.length === 0) return { changes: [], asOf: null, revision: null };
+    const { asOf, revision } = rows[0]!;
+    return { changes: rows.map(({ customerId, storeIds, fields, segmentIds, recordedAt }) => ({ customerId, storeIds, fields, segmentIds, recordedAt })), asOf, revision };
   }
 
   /**

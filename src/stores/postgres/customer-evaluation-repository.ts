@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { CustomerInput, OrderInput } from '../../rules/compiled-rules.js';
 import type { Rule } from '../../rules/rule.js';
-import { inClientTransaction, type Queryable } from './queryable.js';
+import type { Queryable } from './queryable.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
@@ -141,24 +141,16 @@ export class CustomerEvaluationRepository {
 
   /** Runs `work` in one transaction on `client` holding the evaluation lock shared. */
   async transaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return inClientTransaction(client, async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock_shared($1)', [EVALUATION_LOCK]);
-      return work(tx);
-    });
-  }
-
-  /**
-   * The database clock and the revision of the live rule set, read together.
-   * Taken after a claim, the clock is later than every change the claim
-   * took: a recompute computed before it saw all of them. The revision is
-   * read after the evaluation lock was taken, so every rule change that a
-   * recompute's snapshot saw is in it.
-   */
-  async clockAndRevision(db: Queryable): Promise<{ asOf: Date; revision: string }> {
-    const { rows } = await db.query<{ now: Date; revision: string }>(
-      'SELECT clock_timestamp() AS now, (SELECT revision FROM segment_rule_revision) AS revision',
-    );
-    return { asOf: rows[0]!.now, revision: rows[0]!.revision };
+    // One round trip for both (no parameters: the simple protocol takes several statements).
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${EVALUATION_LOCK})`);
+    try {
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
