@@ -211,7 +211,7 @@ async function main() {
     // ------------------------------------------------------------ reset
     await ensureDatabase(databaseUrl);
     await migrate(pool, migrationsDir);
-    await pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
+    await pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
     await pool.query('TRUNCATE customer_change_outbox');
     await pool.query('DROP TABLE IF EXISTS bench_import_baseline');
     let cursor = '0';

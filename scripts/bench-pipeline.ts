@@ -388,7 +388,7 @@ async function main() {
 
     // ------------------------------------------------------------ reset
     console.log('resetting segments, outbox and Redis keys...');
-    await pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
+    await pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
     for (const table of outboxTables) await pool.query(`TRUNCATE ${table}`);
     let deletedKeys = 0;
     let cursor = '0';

@@ -54,7 +54,7 @@ async function main() {
   const stores = await createStores({ ...config, databaseUrl, redisPrefix }, logger);
   try {
     console.log(`preparing ${customers} customers in ${segmentCount} segments (about 5 each)...`);
-    await stores.pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
+    await stores.pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
     await stores.pool.query(
       `INSERT INTO segments (name, kind) SELECT 'bench ' || i, 'STATIC' FROM generate_series(1, $1::int) AS i`,
       [segmentCount],

@@ -134,7 +134,7 @@ async function main() {
   const redis = new Redis(redisUrl);
   try {
     await migrate(pool, join(root, 'migrations'));
-    await pool.query('TRUNCATE segments RESTART IDENTITY CASCADE');
+    await pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
     await pool.query(`INSERT INTO segments (name, kind, size) SELECT 'bench ' || i, 'STATIC', $1::int FROM generate_series(1, $2::int) AS i`, [customers, SEGMENTS]);
     await pool.query(
       `INSERT INTO segment_memberships (segment_id, customer_id, since)

@@ -22,7 +22,7 @@ describe('Customer.segmentsFreshness', () => {
   });
   beforeEach(async () => {
     await stores.pool.query('TRUNCATE customer_change_outbox');
-    await stores.pool.query('TRUNCATE segments CASCADE');
+    await stores.pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas CASCADE');
   });
 
   const publish = () => publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
