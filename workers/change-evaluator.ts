@@ -50,6 +50,11 @@ export interface BatchReport {
   entered: number;
   left: number;
   ms: number;
+  /** Where the batch's time went: claim and versions, facts read, evaluation in the worker, flips written (ms). */
+  claimMs: number;
+  readMs: number;
+  evaluateMs: number;
+  writeMs: number;
   /** Age of the oldest change in the batch, from its commit to its evaluation. */
   maxLagMs: number;
   /** Outbox partitions this process held. */
@@ -168,6 +173,7 @@ export class ChangeEvaluator {
     let evaluated: { asOf: Date; changes: CustomerChange[] } | undefined;
     const report = await this.deps.evaluations.transaction(client, async (tx) => {
       const { changes, asOf, revision } = await this.deps.outbox.claim(tx, limits);
+      const timer = stopwatch();
       if (changes.length === 0 || !asOf || !revision) return null;
       evaluated = { asOf, changes };
       const index = await this.deps.ruleIndex.at(revision);
@@ -175,7 +181,9 @@ export class ChangeEvaluator {
       const segmentIds = new Set<number>();
       for (const { segments } of wanted.values()) for (const id of segments) segmentIds.add(id);
       const live = await this.compile(tx, await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules));
+      const claimMs = timer.lap() + (timer.started - started);
       const facts = await this.deps.evaluations.readBatch(tx, readRequest(wanted, live, this.compiled, asOf));
+      const readMs = timer.lap();
       const flips: MembershipFlip[] = [];
       const journal = new Map<number, string[]>();
       let evaluations = 0;
@@ -206,7 +214,9 @@ export class ChangeEvaluator {
         conditions += customer?.aggregatesComputed ?? 0;
       }
       const versions = new Map([...live].map(([id, { segment }]) => [id, segment.version]));
+      const evaluateMs = timer.lap();
       const outcome = await this.deps.evaluations.applyFlips(tx, { asOf, flips, versions, journal });
+      const writeMs = timer.lap();
       const oldest = Math.min(...changes.map((c) => c.recordedAt.getTime()));
       return {
         asOf,
@@ -218,6 +228,10 @@ export class ChangeEvaluator {
         orders: facts.orderRows,
         ...outcome,
         ms: 0,
+        claimMs,
+        readMs,
+        evaluateMs,
+        writeMs,
         maxLagMs: asOf.getTime() - oldest,
         partitions: this.leases.count,
       };
@@ -265,6 +279,21 @@ export class ChangeEvaluator {
       this.wakeUp = done;
     });
   }
+}
+
+/** Milliseconds since the last lap. */
+function stopwatch() {
+  const started = Date.now();
+  let last = started;
+  return {
+    started,
+    lap(): number {
+      const now = Date.now();
+      const ms = now - last;
+      last = now;
+      return ms;
+    },
+  };
 }
 
 /** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */
