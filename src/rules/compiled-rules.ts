@@ -1,6 +1,6 @@
 import { compareDecimalText } from './decimal-text.js';
 import { instantMicros } from './instant-micros.js';
-import { DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
+import { compareScalar, DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
 
 /**
  * Rules compiled for the event path: each rule becomes a function over one
@@ -122,22 +122,6 @@ function requireInstant(value: string): number {
   return instant;
 }
 
-function compare(left: number, op: ScalarComparison, right: number): boolean {
-  switch (op) {
-    case 'EQ':
-      return left === right;
-    case 'NEQ':
-      return left !== right;
-    case 'GT':
-      return left > right;
-    case 'GTE':
-      return left >= right;
-    case 'LT':
-      return left < right;
-    case 'LTE':
-      return left <= right;
-  }
-}
 
 type Test = (scope: RuleScope) => boolean;
 
@@ -169,12 +153,12 @@ class SegmentCompiler {
     if ('orderCount' in rule) {
       const { filter, op, value } = rule.orderCount;
       const f = this.useFilter(filter);
-      return (s) => compare(s.aggregate(f).count, op, value);
+      return (s) => compareScalar(s.aggregate(f).count, op, value);
     }
     if ('orderTotal' in rule) {
       const { filter, op, value } = rule.orderTotal;
       const f = this.useFilter(filter);
-      return (s) => compare(s.aggregate(f).totalCents, op, value);
+      return (s) => compareScalar(s.aggregate(f).totalCents, op, value);
     }
     if ('lastOrder' in rule) {
       const { filter, olderThanDays, withinDays } = rule.lastOrder;
@@ -203,7 +187,7 @@ class SegmentCompiler {
   private attribute({ field, op, value, values }: AttributeCondition): Test {
     if (field === 'createdAt') {
       const bound = requireInstant(value!);
-      return (s) => s.customer.createdAtMicros !== null && compare(s.customer.createdAtMicros, op as ScalarComparison, bound);
+      return (s) => s.customer.createdAtMicros !== null && compareScalar(s.customer.createdAtMicros, op as ScalarComparison, bound);
     }
     let read: (customer: CustomerInput) => { type: string | null; text: string | null };
     if (field.startsWith('attributes.')) {
@@ -244,7 +228,7 @@ class SegmentCompiler {
           const { type, text } = read(s.customer);
           if (type !== 'number' || text === null) return false;
           const order = compareDecimalText(text, value!);
-          return order !== null && compare(order, op, 0);
+          return order !== null && compareScalar(order, op, 0);
         };
     }
   }

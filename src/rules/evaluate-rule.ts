@@ -1,4 +1,4 @@
-import { DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
+import { compareScalar, DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
 
 /**
  * The reference evaluator: the rule semantics written plainly for one
@@ -34,11 +34,11 @@ export function evaluateRule(rule: Rule, customer: CustomerFacts, context: Evalu
   if ('not' in rule) return !recurse(rule.not);
   if ('orderCount' in rule) {
     const matching = matchingOrders(context, rule.orderCount.filter);
-    return compare(matching.length, rule.orderCount.op, rule.orderCount.value);
+    return compareScalar(matching.length, rule.orderCount.op, rule.orderCount.value);
   }
   if ('orderTotal' in rule) {
     const total = matchingOrders(context, rule.orderTotal.filter).reduce((sum, o) => sum + o.totalCents, 0);
-    return compare(total, rule.orderTotal.op, rule.orderTotal.value);
+    return compareScalar(total, rule.orderTotal.op, rule.orderTotal.value);
   }
   if ('lastOrder' in rule) {
     const { filter, olderThanDays, withinDays } = rule.lastOrder;
@@ -66,22 +66,6 @@ function matchingOrders(context: EvaluationContext, filter: OrderFilter | undefi
   });
 }
 
-function compare(left: number, op: ScalarComparison, right: number): boolean {
-  switch (op) {
-    case 'EQ':
-      return left === right;
-    case 'NEQ':
-      return left !== right;
-    case 'GT':
-      return left > right;
-    case 'GTE':
-      return left >= right;
-    case 'LT':
-      return left < right;
-    case 'LTE':
-      return left <= right;
-  }
-}
 
 /** Postgres' `->>`: the JSON value as text, null for JSON null or a missing key. */
 function attributeText(value: unknown): string | null {
@@ -92,11 +76,11 @@ function attributeText(value: unknown): string | null {
 function attributeMatches(customer: CustomerFacts, { field, op, value, values }: AttributeCondition): boolean {
   if (field === 'createdAt') {
     if (!customer.createdAt) return false;
-    return compare(customer.createdAt.getTime(), op as ScalarComparison, Date.parse(value!));
+    return compareScalar(customer.createdAt.getTime(), op as ScalarComparison, Date.parse(value!));
   }
   const raw = field.startsWith('attributes.') ? customer.attributes[field.slice('attributes.'.length)] : field === 'country' ? customer.country : customer.city;
   if (op === 'GT' || op === 'GTE' || op === 'LT' || op === 'LTE') {
-    return typeof raw === 'number' && compare(raw, op, Number(value));
+    return typeof raw === 'number' && compareScalar(raw, op, Number(value));
   }
   const text = attributeText(raw);
   if (text === null) return false;

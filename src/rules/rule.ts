@@ -128,3 +128,21 @@ export function orderConditionCount(rule: Rule): number {
 }
 
 export const DAY_MS = 86_400_000;
+
+/** `left op right` for the scalar comparisons of the rule language. */
+export function compareScalar(left: number, op: ScalarComparison, right: number): boolean {
+  switch (op) {
+    case 'EQ':
+      return left === right;
+    case 'NEQ':
+      return left !== right;
+    case 'GT':
+      return left > right;
+    case 'GTE':
+      return left >= right;
+    case 'LT':
+      return left < right;
+    case 'LTE':
+      return left <= right;
+  }
+}

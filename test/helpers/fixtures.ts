@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Stores } from '../../src/stores/create-stores.js';
 import { publishMembershipEvents } from '../../src/stores/publish-membership-events.js';
 import type { SegmentRecord } from '../../src/stores/postgres/segment-repository.js';
@@ -7,6 +8,19 @@ let names = 0;
 /** Creates a STATIC segment straight through the repository. */
 export function createSegment(stores: Stores, name = `segment ${++names}`, description?: string): Promise<SegmentRecord> {
   return stores.segments.transaction((tx) => tx.create({ name, description: description ?? null }, 'test-fixture'));
+}
+
+/**
+ * A RULE segment written straight into Postgres, as a rule change commits it
+ * (the segment and its version 1): nothing is announced, queued or computed.
+ */
+export async function insertRuleSegment(stores: Pick<Stores, 'pool'>, rule: object, name = `rule ${randomUUID()}`): Promise<number> {
+  const { rows } = await stores.pool.query<{ id: number }>(
+    `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ($2, 'RULE', $1, 1440) RETURNING id)
+     INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test-fixture' FROM s RETURNING segment_id AS id`,
+    [JSON.stringify(rule), name],
+  );
+  return rows[0]!.id;
 }
 
 /** Segment sizes as the API reads them (the row's size and the deltas not folded into it yet). */

@@ -6,6 +6,7 @@ import { freePort } from '../../scripts/free-port.js';
 import { compileMembersQuery } from '../../src/rules/compile-sql.js';
 import type { Rule } from '../../src/rules/rule.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
+import { insertRuleSegment } from '../helpers/fixtures.js';
 import { createTestStores, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -99,12 +100,7 @@ describe('several worker processes evaluate at once', () => {
     ids = {};
     for (const [name, rule] of Object.entries(RULES)) {
       // Segments with no memberships yet; every customer counts as changed, so the event path computes them.
-      const { rows } = await stores.pool.query<{ id: number }>(
-        `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ($1, 'RULE', $2, 1440) RETURNING id)
-         INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $2, 'test' FROM s RETURNING segment_id AS id`,
-        [name, JSON.stringify(rule)],
-      );
-      ids[name] = rows[0]!.id;
+      ids[name] = await insertRuleSegment(stores, rule, name);
     }
   }, 60_000);
 

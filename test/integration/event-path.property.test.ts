@@ -9,7 +9,7 @@ import type { Rule } from '../../src/rules/rule.js';
 import { CustomerEvaluationRepository } from '../../src/stores/postgres/customer-evaluation-repository.js';
 import { ChangeEvaluator, type BatchReport } from '../../workers/change-evaluator.js';
 import { LiveRuleIndex } from '../../workers/live-rule-index.js';
-import { createSegment } from '../helpers/fixtures.js';
+import { createSegment, insertRuleSegment } from '../helpers/fixtures.js';
 import { AS_OF, expected, history, instant, loadHistory, rule, type History } from '../helpers/rule-arbitraries.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 
@@ -169,12 +169,7 @@ describe('the event path agrees with the SQL compiler and the reference evaluato
         // RULE segments as the admin API stores them; their memberships start empty and the loaded rows' changes fill them.
         const ids: number[] = [];
         for (const r of rules) {
-          const { rows } = await stores.pool.query<{ id: number }>(
-            `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ('rule ' || gen_random_uuid(), 'RULE', $1, 60) RETURNING id)
-             INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test' FROM s RETURNING segment_id AS id`,
-            [JSON.stringify(r)],
-          );
-          ids.push(rows[0]!.id);
+          ids.push(await insertRuleSegment(stores, r));
         }
         const customerIds = data.customers.map((c) => c.id).concat('newcomer');
         // Everything loaded counts as changed: each customer once for every segment.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningWorkers } from '../../workers/index.js';
-import { segmentSizes } from '../helpers/fixtures.js';
+import { insertRuleSegment, segmentSizes } from '../helpers/fixtures.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { startTestWorkers } from '../helpers/workers.js';
 
@@ -18,16 +18,6 @@ describe('the event path', () => {
     stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) VALUES ($1, $2, $3, 1000)`, [`o-${++n}`, customerId, storeId]);
   const isMember = async (segmentId: number, customerId: string) =>
     (await stores.pool.query('SELECT 1 FROM segment_memberships WHERE segment_id = $1 AND customer_id = $2', [segmentId, customerId])).rowCount === 1;
-  /** A RULE segment written straight into Postgres: nothing is announced and nothing recomputes it. */
-  async function insertRuleSegment(rule: object): Promise<number> {
-    const { rows } = await stores.pool.query<{ id: number }>(
-      `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ('silent ' || gen_random_uuid(), 'RULE', $1, 1440) RETURNING id)
-       INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test' FROM s RETURNING segment_id AS id`,
-      [JSON.stringify(rule)],
-    );
-    return rows[0]!.id;
-  }
-
   beforeAll(async () => {
     stores = await createTestStores();
     await stores.pool.query(`INSERT INTO customers (id, country) SELECT 'c-' || i, 'DE' FROM generate_series(1, 5) i`);
@@ -40,7 +30,7 @@ describe('the event path', () => {
   });
 
   it('evaluates a rule created or changed without any announcement with the next order', async () => {
-    const segment = await insertRuleSegment({ orderCount: { filter: { storeIds: ['s-1'] }, op: 'GTE', value: 1 } });
+    const segment = await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s-1'] }, op: 'GTE', value: 1 } });
     await order('c-1', 's-1');
     await expect.poll(() => isMember(segment, 'c-1'), { timeout: 10_000 }).toBe(true);
 
@@ -60,7 +50,7 @@ describe('the event path', () => {
   });
 
   it('never waits for a segment row: memberships move while an admin holds it, and the size follows', async () => {
-    const segment = await insertRuleSegment({ orderCount: { filter: { storeIds: ['s-3'] }, op: 'GTE', value: 1 } });
+    const segment = await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s-3'] }, op: 'GTE', value: 1 } });
     const admin = await stores.pool.connect();
     try {
       await admin.query('BEGIN');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileMembersQuery } from '../../src/rules/compile-sql.js';
-import { createSegment } from '../helpers/fixtures.js';
+import { createSegment, insertRuleSegment } from '../helpers/fixtures.js';
 import { history, loadHistory, rule, type History } from '../helpers/rule-arbitraries.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 
@@ -30,13 +30,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
     await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) SELECT 'o-' || i, id, 's1', 100 FROM unnest($1::text[]) WITH ORDINALITY AS t (id, i)`, [ids]);
     const segments: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const rule = JSON.stringify({ orderCount: { filter: { storeIds: ['s1'] }, op: 'GTE', value: 1 } });
-      const { rows } = await stores.pool.query<{ id: number }>(
-        `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ('chars ' || $2, 'RULE', $1, 60) RETURNING id)
-         INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test' FROM s RETURNING segment_id AS id`,
-        [rule, i],
-      );
-      segments.push(rows[0]!.id);
+      segments.push(await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s1'] }, op: 'GTE', value: 1 } }, `chars ${i}`));
     }
     await stores.computations.recompute(segments);
     const { rows } = await stores.pool.query<{ customer_id: string }>('SELECT DISTINCT customer_id FROM segment_memberships WHERE segment_id = ANY($1::int[])', [segments]);
@@ -55,12 +49,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
         await loadHistory(stores.pool, stores.memberships, data);
         const ids: number[] = [];
         for (const r of rules) {
-          const { rows } = await stores.pool.query<{ id: number }>(
-            `WITH s AS (INSERT INTO segments (name, kind, rule, refresh_every_minutes) VALUES ('rule ' || gen_random_uuid(), 'RULE', $1, 60) RETURNING id)
-             INSERT INTO segment_versions (segment_id, version, rule, created_by) SELECT id, 1, $1, 'test' FROM s RETURNING segment_id AS id`,
-            [JSON.stringify(r)],
-          );
-          ids.push(rows[0]!.id);
+          ids.push(await insertRuleSegment(stores, r));
         }
         // Memberships from before: some right, some wrong, some of customers that no longer exist.
         const customers = data.customers.map((c) => c.id).concat('gone');

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { CustomerInput, OrderInput } from '../../rules/compiled-rules.js';
 import type { Rule } from '../../rules/rule.js';
-import type { Queryable } from './queryable.js';
+import { inClientTransaction, type Queryable } from './queryable.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
@@ -142,15 +142,7 @@ export class CustomerEvaluationRepository {
   /** Runs `work` in one transaction on `client` holding the evaluation lock shared. */
   async transaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     // One round trip for both (no parameters: the simple protocol takes several statements).
-    await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${EVALUATION_LOCK})`);
-    try {
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    return inClientTransaction(client, work, `BEGIN; SELECT pg_advisory_xact_lock_shared(${EVALUATION_LOCK})`);
   }
 
   /**

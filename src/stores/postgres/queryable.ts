@@ -16,9 +16,12 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
   }
 }
 
-/** Runs `work` in a transaction on a client the caller holds. */
-export async function inClientTransaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
+/**
+ * Runs `work` in a transaction on a client the caller holds. `begin` may add
+ * statements without parameters to the same round trip (a lock to take).
+ */
+export async function inClientTransaction<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  await client.query(begin);
   try {
     const result = await work(client);
     await client.query('COMMIT');
