@@ -13,8 +13,9 @@ export interface PartitionLeasesOptions {
  * partition is a session advisory lock on the process's evaluation
  * connection, so two processes never evaluate the same customer, and a
  * process that dies (its connection closes) frees its partitions at once.
- * A process announces itself first and takes partitions from its next round,
- * so that processes started together share from the start. Every
+ * A process that sees others when it first announces itself takes
+ * partitions from its next round, so that processes started together share
+ * from the start; one alone takes them all at once. Every
  * `rebalanceMs` between batches, the process announces itself
  * (`evaluator_members`) and aims at an equal share, ceil(64 / live
  * processes): it lets the partitions beyond its share go, and takes free ones
@@ -61,10 +62,11 @@ export class PartitionLeases {
     if (now - this.lastRebalance < this.rebalanceMs) return;
     this.lastRebalance = now;
     const live = await this.repository.heartbeat(client, this.memberId, this.liveMs);
-    // The first round only announces: processes started together see each other before taking a share.
+    // Seeing others in its first round, a process only announces itself: processes started together
+    // then see each other before taking a share. Alone, it takes every partition at once.
     if (!this.announced) {
       this.announced = true;
-      return;
+      if (live > 1) return;
     }
     const share = Math.ceil(OUTBOX_PARTITIONS / live);
     if (this.held.size > share) {
