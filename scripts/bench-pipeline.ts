@@ -1097,6 +1097,7 @@ async function main() {
     started = performance.now();
     const moreIds = await createSegments(specs.slice(options.together));
     const moreRequestMs = performance.now() - started;
+    console.log(`  ${moreIds.length} created in ${seconds(moreRequestMs)} s (${fmt(moreIds.length / (moreRequestMs / 1000))}/s, ${CREATE_BATCH} per request, ${CREATE_PARALLEL} requests at a time)`);
     const allIds = [...togetherIds, ...moreIds];
     const moreComputed = await waitFor(`${options.segments} segments to be computed`, allComputed(allIds), 200);
     const moreComputedTotal = moreComputed === null ? null : performance.now() - started;
