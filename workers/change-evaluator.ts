@@ -5,11 +5,10 @@ import type { Logger } from '../src/logger.js';
 import { observeEvaluation } from '../src/metrics/order-lag.js';
 import { CompiledRules, RuleEvaluationError, type CompiledSegment } from '../src/rules/compiled-rules.js';
 import { CustomerEvaluation } from '../src/rules/customer-evaluation.js';
-import { DAY_MS, type Rule } from '../src/rules/rule.js';
+import type { Rule } from '../src/rules/rule.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { ChangeOutboxRepository, CustomerChange } from '../src/stores/postgres/change-outbox-repository.js';
 import type {
-  BatchReadRequest,
   CustomerEvaluationRepository,
   EvaluatedSegment,
   EvaluationCause,
@@ -182,7 +181,8 @@ export class ChangeEvaluator {
       for (const { segments } of wanted.values()) for (const id of segments) segmentIds.add(id);
       const live = await this.compile(tx, await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules));
       const claimMs = timer.lap() + (timer.started - started);
-      const facts = await this.deps.evaluations.readBatch(tx, readRequest(wanted, live, this.compiled, asOf));
+      const scope = this.compiled.readScope([...live.values()].map((l) => l.program), asOf);
+      const facts = await this.deps.evaluations.readBatch(tx, { customerIds: [...wanted.keys()], ...scope });
       const readMs = timer.lap();
       const flips: MembershipFlip[] = [];
       const journal = new Map<number, string[]>();
@@ -311,44 +311,4 @@ function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleInde
     if (!change.segmentIds || change.storeIds) entry.cause = 'event';
   }
   return wanted;
-}
-
-/**
- * What a batch must read: the orders of the stores and windows the
- * evaluated rules read (every store when one reads any store; the whole
- * history when one has no lower bound), the attribute keys they compare, and
- * the memberships they evaluate or read.
- */
-function readRequest(
-  wanted: ReadonlyMap<string, { segments: Set<number> }>,
-  live: ReadonlyMap<number, { program: CompiledSegment }>,
-  compiled: CompiledRules,
-  asOf: Date,
-): BatchReadRequest {
-  const filters = new Set<number>();
-  const keys = new Set<string>();
-  const segmentIds = new Set<number>(live.keys());
-  for (const { program } of live.values()) {
-    for (const f of program.filters) filters.add(f);
-    for (const k of program.attributeKeys) keys.add(k);
-    for (const s of program.segmentsRead) segmentIds.add(s);
-  }
-  let stores: Set<string> | null = new Set();
-  let since: number | null = Infinity;
-  for (const index of filters) {
-    const filter = compiled.filter(index);
-    if (filter.storeIds === null) stores = null;
-    else if (stores) for (const s of filter.storeIds) stores.add(s);
-    let lower: number | null = null;
-    if (filter.withinDays !== null) lower = asOf.getTime() - filter.withinDays * DAY_MS;
-    if (filter.sinceMicros !== null) lower = Math.max(lower ?? -Infinity, Math.floor(filter.sinceMicros / 1000));
-    since = lower === null || since === null ? null : Math.min(since, lower);
-  }
-  return {
-    customerIds: [...wanted.keys()],
-    segmentIds: [...segmentIds],
-    storeIds: stores && [...stores],
-    ordersSince: since === null || since === Infinity ? null : new Date(since),
-    attributeKeys: [...keys],
-  };
 }

@@ -78,6 +78,17 @@ export class RuleEvaluationError extends Error {
 
 const DAY_MICROS = DAY_MS * 1000;
 
+/** What a set of compiled rules reads of a customer, as of one instant: what a statement must fetch. */
+export interface ReadScope {
+  /** Stores whose orders count; null for every store. */
+  storeIds: string[] | null;
+  /** The earliest order any filter can match (millisecond precision, rounded down); null for the whole history. */
+  ordersSince: Date | null;
+  attributeKeys: string[];
+  /** The segments evaluated and those they read through inSegment: their memberships count. */
+  segmentIds: number[];
+}
+
 /** Compiled rules by segment version, and the distinct filters they share. Long-lived: one per worker. */
 export class CompiledRules {
   private readonly filters: CompiledFilter[] = [];
@@ -95,6 +106,37 @@ export class CompiledRules {
 
   filter(index: number): CompiledFilter {
     return this.filters[index]!;
+  }
+
+  /** What `programs` read as of `asOf` (see ReadScope). */
+  readScope(programs: Iterable<CompiledSegment>, asOf: Date): ReadScope {
+    const stores = new Set<string>();
+    let anyStore = false;
+    let since: number | null = Infinity;
+    const keys = new Set<string>();
+    const segments = new Set<number>();
+    const filters = new Set<number>();
+    for (const program of programs) {
+      segments.add(program.id);
+      for (const s of program.segmentsRead) segments.add(s);
+      for (const k of program.attributeKeys) keys.add(k);
+      for (const f of program.filters) filters.add(f);
+    }
+    for (const f of filters) {
+      const filter = this.filters[f]!;
+      if (filter.storeIds === null) anyStore = true;
+      else for (const s of filter.storeIds) stores.add(s);
+      let lower: number | null = null;
+      if (filter.withinDays !== null) lower = asOf.getTime() - filter.withinDays * DAY_MS;
+      if (filter.sinceMicros !== null) lower = Math.max(lower ?? -Infinity, Math.floor(filter.sinceMicros / 1000));
+      since = lower === null || since === null ? null : Math.min(since, lower);
+    }
+    return {
+      storeIds: anyStore ? null : [...stores],
+      ordersSince: since === null || since === Infinity ? null : new Date(since),
+      attributeKeys: [...keys],
+      segmentIds: [...segments],
+    };
   }
 
   /** The index of a filter, shared by every rule with the same filter. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CustomerInput, OrderInput } from '../../rules/compiled-rules.js';
+import type { CustomerInput, OrderInput, ReadScope } from '../../rules/compiled-rules.js';
 import type { Rule } from '../../rules/rule.js';
 import { inClientTransaction, type Queryable } from './queryable.js';
 
@@ -15,17 +15,9 @@ export interface EvaluatedSegment {
 /** Why a membership changed, as recorded on its event. */
 export type EvaluationCause = 'event' | 'schedule';
 
-/** What one batch reads: its customers' rows, the orders its rules can read, and the memberships they evaluate or read. */
-export interface BatchReadRequest {
+/** What one batch reads: its customers' rows, and what the rules evaluated read of them (ReadScope). */
+export interface BatchReadRequest extends ReadScope {
   customerIds: readonly string[];
-  /** Segments whose memberships of these customers are read: those evaluated and those read through inSegment. */
-  segmentIds: readonly number[];
-  /** Only orders of these stores; null for every store. */
-  storeIds: readonly string[] | null;
-  /** Only orders created at or after this instant; null for the whole history. */
-  ordersSince: Date | null;
-  /** Attribute keys the rules read. */
-  attributeKeys: readonly string[];
 }
 
 export interface BatchFacts {

@@ -3,9 +3,9 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { requiredSource } from '../../rules/compile-sql.js';
-import { CompiledRules, type CompiledSegment, type CustomerInput, type OrderInput } from '../../rules/compiled-rules.js';
+import { CompiledRules, type CustomerInput, type OrderInput, type ReadScope } from '../../rules/compiled-rules.js';
 import { CustomerEvaluation } from '../../rules/customer-evaluation.js';
-import { DAY_MS, type Rule } from '../../rules/rule.js';
+import type { Rule } from '../../rules/rule.js';
 
 /** A segment of a group. */
 export interface GroupSegment {
@@ -41,7 +41,7 @@ export async function computeGroupChanges(
   const rules = new CompiledRules();
   const programs = segments.map((s) => rules.compile(s.id, 0, s.rule));
   const position = new Map(segments.map((s, i) => [s.id, i]));
-  const read = readScope(programs, rules, asOf);
+  const read = rules.readScope(programs, asOf);
   const { always, anyOrder, byStore } = candidates(segments);
   const changes: GroupChanges = segments.map(() => 0);
 
@@ -120,35 +120,6 @@ export async function computeGroupChanges(
   return changes;
 }
 
-/** What the group's rules read: stores, the earliest instant, attribute keys, and the segments whose memberships count. */
-function readScope(programs: readonly CompiledSegment[], rules: CompiledRules, asOf: Date) {
-  const stores = new Set<string>();
-  let anyStore = false;
-  let since: number | null = Infinity;
-  const keys = new Set<string>();
-  const segments = new Set<number>();
-  for (const program of programs) {
-    segments.add(program.id);
-    for (const s of program.segmentsRead) segments.add(s);
-    for (const k of program.attributeKeys) keys.add(k);
-    for (const f of program.filters) {
-      const filter = rules.filter(f);
-      if (filter.storeIds === null) anyStore = true;
-      else for (const s of filter.storeIds) stores.add(s);
-      let lower: number | null = null;
-      if (filter.withinDays !== null) lower = asOf.getTime() - filter.withinDays * DAY_MS;
-      if (filter.sinceMicros !== null) lower = Math.max(lower ?? -Infinity, Math.floor(filter.sinceMicros / 1000));
-      since = lower === null || since === null ? null : Math.min(since, lower);
-    }
-  }
-  return {
-    stores: anyStore ? null : [...stores],
-    since: since === null || since === Infinity ? null : new Date(since),
-    keys: [...keys],
-    segments: [...segments],
-  };
-}
-
 /**
  * Which segments can hold a customer: a rule that requires an order of stores
  * S (requiredSource) holds only customers with such an order; one that
@@ -175,19 +146,19 @@ function candidates(segments: readonly GroupSegment[]) {
 }
 
 /** The statement that streams the facts, one JSON array per customer. COPY takes no parameters: every value is a literal. */
-function factsQuery(client: pg.PoolClient, read: ReturnType<typeof readScope>): string {
+function factsQuery(client: pg.PoolClient, read: ReadScope): string {
   const text = (values: readonly string[]) => `ARRAY[${values.map((v) => client.escapeLiteral(v)).join(',')}]::text[]`;
   const where = ['o.customer_id = c.id'];
-  if (read.stores) where.push(`o.store_id = ANY(${text(read.stores)})`);
-  if (read.since) where.push(`o.created_at >= ${client.escapeLiteral(read.since.toISOString())}::timestamptz`);
-  const attributes = read.keys.length
-    ? `(SELECT jsonb_object_agg(k, jsonb_build_array(jsonb_typeof(c.attributes -> k), c.attributes ->> k)) FROM unnest(${text(read.keys)}) AS k WHERE c.attributes ? k)`
+  if (read.storeIds) where.push(`o.store_id = ANY(${text(read.storeIds)})`);
+  if (read.ordersSince) where.push(`o.created_at >= ${client.escapeLiteral(read.ordersSince.toISOString())}::timestamptz`);
+  const attributes = read.attributeKeys.length
+    ? `(SELECT jsonb_object_agg(k, jsonb_build_array(jsonb_typeof(c.attributes -> k), c.attributes ->> k)) FROM unnest(${text(read.attributeKeys)}) AS k WHERE c.attributes ? k)`
     : 'NULL::jsonb';
   return `COPY (
     SELECT json_build_array(c.id, floor(extract(epoch FROM c.created_at) * 1000000), c.country, c.city, ${attributes},
              (SELECT json_agg(json_build_array(o.store_id, o.total_cents, floor(extract(epoch FROM o.created_at) * 1000000))) FROM orders o WHERE ${where.join(' AND ')}),
              (SELECT array_agg(m.segment_id) FROM segment_memberships m
-               WHERE m.customer_id = c.id AND m.segment_id = ANY(ARRAY[${read.segments.map((id) => Math.trunc(id)).join(',')}]::int[])))::text
+               WHERE m.customer_id = c.id AND m.segment_id = ANY(ARRAY[${read.segmentIds.map((id) => Math.trunc(id)).join(',')}]::int[])))::text
       FROM customers c
   ) TO STDOUT`;
 }
