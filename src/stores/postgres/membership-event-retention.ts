@@ -24,10 +24,12 @@ export interface MembershipEventPruneOutcome {
 // One batch: the next `$3` events in id order after the position `$1` (a
 // range of the primary key), cut at the first one that is too young or not
 // published yet (the next call starts there again). Of that prefix it
-// deletes every event a newer event of the same membership supersedes, and,
-// through the membership index, the older events of the same memberships
+// deletes every event a newer event of the same membership supersedes, and
+// the older events of the same memberships
 // that earlier calls kept below the position as the latest of their
-// membership and that have been superseded since.
+// membership and that have been superseded since. Both look a membership up
+// in the customer index (customer_id, at, id) INCLUDE (segment_id): a range of
+// the customer's entries, filtered in the index (migration 0014).
 const PRUNE_BATCH_SQL = `
   WITH batch AS (
     SELECT e.id, e.segment_id, e.customer_id,
@@ -40,7 +42,7 @@ const PRUNE_BATCH_SQL = `
      WHERE EXISTS (SELECT 1 FROM segment_membership_events n
                     WHERE n.segment_id = p.segment_id AND n.customer_id = p.customer_id AND n.id > p.id)
     UNION
-    -- OFFSET 0 keeps this a probe of the membership index per event: joined
+    -- OFFSET 0 keeps this a probe of the customer index per event: joined
     -- freely, the planner may scan every id up to the position instead.
     SELECT o.id FROM prefix p CROSS JOIN LATERAL (
       SELECT o.id FROM segment_membership_events o

@@ -289,9 +289,12 @@ export class SegmentComputationRepository {
               WHERE c.segment_id = $1 AND ${inRange('c.customer_id')}
                 AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = c.customer_id)
            ), entered AS (
+             -- No other writer of this RULE segment's memberships runs (the evaluation lock is held
+             -- exclusively), so a plain probe suffices where ON CONFLICT's speculative insertion
+             -- costs about twice as much per row; a writer that broke this would fail the range.
              INSERT INTO segment_memberships (segment_id, customer_id, since)
-             SELECT $1::int, customer_id, $2::timestamptz FROM wanted WHERE member
-             ON CONFLICT (segment_id, customer_id) DO NOTHING
+             SELECT $1::int, w.customer_id, $2::timestamptz FROM wanted w
+              WHERE w.member AND NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = w.customer_id)
              RETURNING customer_id
            ), departed AS (
              DELETE FROM segment_memberships m USING wanted w
