@@ -176,7 +176,7 @@ export class ChangeEvaluator {
       if (changes.length === 0 || !asOf || !revision) return null;
       evaluated = { asOf, changes };
       const index = await this.deps.ruleIndex.at(revision);
-      const wanted = segmentsPerCustomer(changes, index);
+      const wanted = segmentsPerCustomer(changes, index, asOf);
       const segmentIds = new Set<number>();
       for (const { segments } of wanted.values()) for (const id of segments) segmentIds.add(id);
       const live = await this.compile(tx, await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules));
@@ -297,15 +297,20 @@ function stopwatch() {
 }
 
 /** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */
-function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex) {
+function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex, asOf: Date) {
   const wanted = new Map<string, { segments: Set<number>; cause: EvaluationCause }>();
+  const asOfMicros = asOf.getTime() * 1000;
   for (const change of changes) {
     let entry = wanted.get(change.customerId);
     if (!entry) wanted.set(change.customerId, (entry = { segments: new Set(), cause: 'schedule' }));
     let affected: Set<number>;
     if (change.segmentIds) affected = index.withDependents(change.segmentIds);
     else if (change.fields) affected = index.affectedByFields(change.fields);
-    else affected = index.affectedSegments(change.storeIds);
+    else {
+      // Orders older than every window of a segment cannot change it (a backfill, an old order updated).
+      const time = change.newestOrderMicros === null ? undefined : { newestOrderMicros: change.newestOrderMicros, asOfMicros };
+      affected = index.affectedSegments(change.storeIds, time);
+    }
     for (const id of affected) entry.segments.add(id);
     // Time maintenance names segments and no stores; a data change names its stores or fields (no stores for a STATIC segment's inputs).
     if (!change.segmentIds || change.storeIds) entry.cause = 'event';

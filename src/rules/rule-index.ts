@@ -1,4 +1,7 @@
-import { conditionsOf, referencedSegments, type OrderFilter, type Rule } from './rule.js';
+import { instantMicros } from './instant-micros.js';
+import { conditionsOf, DAY_MS, referencedSegments, type OrderFilter, type Rule } from './rule.js';
+
+const DAY_MICROS = DAY_MS * 1000;
 
 /** Which stores' orders a rule reads: some stores, or orders from any store. */
 export type StoreScope = { any: true } | { any: false; storeIds: Set<string> };
@@ -21,6 +24,61 @@ export function storeScope(rule: Rule): StoreScope | null {
 }
 
 /**
+ * The lower bound of one order condition: it reads orders created at or after
+ * the later of `sinceMicros` and the time of computation less `days` (either
+ * may be absent, not both).
+ */
+export interface OrderLowerBound {
+  days: number | null;
+  sinceMicros: number | null;
+}
+
+/**
+ * How far back a rule's order conditions read: the lower bound of each, or
+ * null when one of them reads the whole history (a filter without
+ * `withinDays` or `since`, lastOrder's `olderThanDays` alone) or the rule
+ * reads no orders. An order older than every bound cannot change the rule.
+ */
+export function orderLowerBounds(rule: Rule): OrderLowerBound[] | null {
+  const bounds: OrderLowerBound[] = [];
+  let unbounded = false;
+  const add = (filter: OrderFilter | undefined, withinDays?: number) => {
+    const days = [filter?.withinDays, withinDays].filter((d): d is number => d !== undefined);
+    const since = filter?.since === undefined ? null : instantMicros(filter.since);
+    // An instant out of range: evaluated with every change (and quarantined by the compiler).
+    if ((days.length === 0 && since === null) || (filter?.since !== undefined && since === null)) unbounded = true;
+    else bounds.push({ days: days.length === 0 ? null : Math.min(...days), sinceMicros: since });
+  };
+  const visit = (node: Rule): void => {
+    if ('all' in node) node.all.forEach(visit);
+    else if ('any' in node) node.any.forEach(visit);
+    else if ('not' in node) visit(node.not);
+    else if ('orderCount' in node) add(node.orderCount.filter);
+    else if ('orderTotal' in node) add(node.orderTotal.filter);
+    // The latest order inside `withinDays` decides; an older one cannot (olderThanDays alone reads any).
+    else if ('lastOrder' in node) add(node.lastOrder.filter, node.lastOrder.withinDays);
+  };
+  visit(rule);
+  return unbounded || bounds.length === 0 ? null : bounds;
+}
+
+/** The earliest order time (microseconds) that `bounds` read as of `asOfMicros`. */
+function earliestRead(bounds: readonly OrderLowerBound[], asOfMicros: number): number {
+  let earliest = Infinity;
+  for (const { days, sinceMicros } of bounds) {
+    const lower = Math.max(days === null ? -Infinity : asOfMicros - days * DAY_MICROS, sinceMicros ?? -Infinity);
+    earliest = Math.min(earliest, lower);
+  }
+  return earliest;
+}
+
+/** When the orders of a change were created: the newest of them, and the time of computation. */
+export interface ChangedOrdersTime {
+  newestOrderMicros: number;
+  asOfMicros: number;
+}
+
+/**
  * Answers "which segments can a new order of this customer change?" without
  * looking at the others: segments whose rules read orders from one of the
  * customer's stores (or from any store), and, transitively, the segments
@@ -32,6 +90,8 @@ export class RuleIndex {
   private readonly anyStore = new Set<number>();
   private readonly byStore = new Map<string, Set<number>>();
   private readonly byField = new Map<string, Set<number>>();
+  /** Segments whose order conditions all have a lower bound (the others read any order time). */
+  private readonly lowerBounds = new Map<number, OrderLowerBound[]>();
   private readonly dependents = new Map<number, Set<number>>();
   private readonly dependencies = new Map<number, number[]>();
   private readonly levels = new Map<number, number>();
@@ -42,6 +102,8 @@ export class RuleIndex {
       const scope = storeScope(rule);
       if (scope?.any) this.anyStore.add(id);
       else if (scope) for (const store of scope.storeIds) this.add(this.byStore, store, id);
+      const bounds = scope && orderLowerBounds(rule);
+      if (bounds) this.lowerBounds.set(id, bounds);
       for (const field of attributeFields(rule)) this.add(this.byField, field, id);
       const deps = [...referencedSegments(rule)].map(Number);
       this.dependencies.set(id, deps);
@@ -57,12 +119,19 @@ export class RuleIndex {
    * The segments a change of orders at `stores` can change: those whose rules
    * read one of the stores (or any store), and, transitively, the segments
    * that read those through inSegment. `null` stands for a change of the
-   * customer itself, which any segment can depend on.
+   * customer itself, which any segment can depend on. With `time`, a segment
+   * whose every order condition reads only orders newer than the newest
+   * changed order is left out: the change cannot reach its windows.
    */
-  affectedSegments(stores: Iterable<string> | null): Set<number> {
+  affectedSegments(stores: Iterable<string> | null, time?: ChangedOrdersTime): Set<number> {
     if (stores === null) return new Set(this.ids);
-    const affected = new Set(this.anyStore);
-    for (const store of stores) for (const id of this.byStore.get(store) ?? []) affected.add(id);
+    const affected = new Set<number>();
+    const reaches = (id: number) => {
+      const bounds = time && this.lowerBounds.get(id);
+      return !bounds || time.newestOrderMicros >= earliestRead(bounds, time.asOfMicros);
+    };
+    for (const id of this.anyStore) if (reaches(id)) affected.add(id);
+    for (const store of stores) for (const id of this.byStore.get(store) ?? []) if (reaches(id)) affected.add(id);
     return this.withDependents(affected);
   }
 

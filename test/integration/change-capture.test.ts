@@ -60,6 +60,26 @@ describe('the change capture triggers (ORDER_OUTBOX_TRIGGER)', () => {
     ]);
   });
 
+  it('records the creation time of the newest order changed, the old and the new row of an update both', async () => {
+    await stores.pool.query('TRUNCATE customer_change_outbox');
+    await stores.pool.query(
+      `INSERT INTO orders (id, customer_id, store_id, total_cents, created_at) VALUES
+         ('t-1', 'c-5', 's-1', 100, '2025-03-01T10:00:00.123456Z'), ('t-2', 'c-5', 's-2', 100, '2025-01-01T00:00:00Z')`,
+    );
+    // Moved back in time: the old row is the newer one.
+    await stores.pool.query(`UPDATE orders SET created_at = '2024-01-01T00:00:00Z' WHERE id = 't-1'`);
+    // Moved forward: the new row is.
+    await stores.pool.query(`UPDATE orders SET created_at = '2025-06-01T00:00:00Z' WHERE id = 't-2'`);
+    await stores.pool.query(`DELETE FROM orders WHERE id = 't-1'`);
+    const { rows } = await stores.pool.query(`SELECT customer_id, store_ids, (newest_order_at AT TIME ZONE 'UTC')::text AS at FROM customer_change_outbox ORDER BY id`);
+    expect(rows).toEqual([
+      { customer_id: 'c-5', store_ids: ['s-1', 's-2'], at: '2025-03-01 10:00:00.123456' },
+      { customer_id: 'c-5', store_ids: ['s-1'], at: '2025-03-01 10:00:00.123456' },
+      { customer_id: 'c-5', store_ids: ['s-2'], at: '2025-06-01 00:00:00' },
+      { customer_id: 'c-5', store_ids: ['s-1'], at: '2024-01-01 00:00:00' },
+    ]);
+  });
+
   it('never fails a writer that has no rights on the outbox, and never NOTIFYs', async () => {
     await stores.pool.query('TRUNCATE customer_change_outbox');
     await stores.pool.query(`CREATE ROLE ${writerRole} LOGIN`);

@@ -7,7 +7,8 @@ import { startTestWorkers } from '../helpers/workers.js';
 /**
  * The event path's guarantees that do not show in the memberships alone
  * (issue 15): it evaluates with the rules that were live when its batch
- * started, announced or not, and it never waits for a segment's row.
+ * started, announced or not, it never waits for a segment's row, and an old
+ * order costs only the segments whose windows reach back to it.
  */
 describe('the event path', () => {
   let stores: TestStores;
@@ -71,5 +72,35 @@ describe('the event path', () => {
         timeout: 10_000,
       })
       .toEqual({ size: 2, pending: 0 });
+  });
+
+  it('evaluates an old order only for the segments whose windows reach back to it', async () => {
+    const recent = await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s-5'], withinDays: 30 }, op: 'GTE', value: 1 } });
+    const lapsed = await insertRuleSegment(stores, { lastOrder: { filter: { storeIds: ['s-5'] }, olderThanDays: 60 } });
+    // Marked as while a recompute computes them, so that the event path journals which of them it evaluated.
+    await stores.pool.query('UPDATE segments SET computing_since = now() WHERE id = ANY($1::int[])', [[recent, lapsed]]);
+    const evaluated = async () =>
+      (
+        await stores.pool.query<{ segment_id: number }>(
+          `SELECT DISTINCT segment_id FROM segment_evaluations, unnest(customer_ids) AS c WHERE c = 'c-5' AND segment_id = ANY($1::int[]) ORDER BY 1`,
+          [[recent, lapsed]],
+        )
+      ).rows.map((r) => r.segment_id);
+    try {
+      // A backfilled order of three months ago: only "last order older than 60 days" reads that far.
+      await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents, created_at) VALUES ($1, 'c-5', 's-5', 1000, now() - interval '90 days')`, [
+        `o-${++n}`,
+      ]);
+      await expect.poll(() => isMember(lapsed, 'c-5'), { timeout: 10_000 }).toBe(true);
+      expect(await evaluated()).toEqual([lapsed]);
+      expect(await isMember(recent, 'c-5')).toBe(false);
+
+      // An order of today reaches both.
+      await order('c-5', 's-5');
+      await expect.poll(async () => [await isMember(recent, 'c-5'), await isMember(lapsed, 'c-5')], { timeout: 10_000 }).toEqual([true, false]);
+      expect(await evaluated()).toEqual([recent, lapsed].sort((a, b) => a - b));
+    } finally {
+      await stores.pool.query('UPDATE segments SET computing_since = NULL WHERE id = ANY($1::int[])', [[recent, lapsed]]);
+    }
   });
 });

@@ -238,6 +238,8 @@ describe('membership computation: schedules, order events, publication', () => {
 
     // A customer leaving the segment it reads leaves it too, through the event path.
     const [german] = await customersOf(`${expected} ORDER BY 1 LIMIT 1`);
+    // Served first, or the poll below could pass before the first computation is published.
+    await expect.poll(() => served(german!), { timeout: 5_000, interval: 100 }).toContain(dependent);
     await insertOrders(german!, 'store-00009');
     await expect.poll(() => served(german!), { timeout: 5_000, interval: 100 }).not.toContain(dependent);
     expect(await members(dependent)).not.toContain(german);

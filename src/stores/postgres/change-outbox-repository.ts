@@ -10,6 +10,8 @@ export interface CustomerChange {
   fields: string[] | null;
   /** Segments to evaluate (time maintenance), instead of those the stores lead to. */
   segmentIds: number[] | null;
+  /** Creation time of the newest order changed (microseconds, exact); null when unknown: any time. */
+  newestOrderMicros: number | null;
   /** When the change was committed, to measure lag. */
   recordedAt: Date;
 }
@@ -82,7 +84,8 @@ export class ChangeOutboxRepository {
        ), claimed AS (
          DELETE FROM customer_change_outbox
           WHERE id IN (SELECT id FROM fresh UNION ALL SELECT id FROM oldest)
-         RETURNING customer_id AS "customerId", store_ids AS "storeIds", fields, segment_ids AS "segmentIds", recorded_at AS "recordedAt"
+         RETURNING customer_id AS "customerId", store_ids AS "storeIds", fields, segment_ids AS "segmentIds", recorded_at AS "recordedAt",
+                   floor(extract(epoch FROM newest_order_at) * 1000000)::float8 AS "newestOrderMicros"
        )
        -- In the same round trip: the clock (later than every claimed change's commit) and the live rule set's revision.
        SELECT claimed.*, now.at AS "asOf", now.revision
@@ -91,7 +94,15 @@ export class ChangeOutboxRepository {
     );
     if (rows.length === 0) return { changes: [], asOf: null, revision: null };
     const { asOf, revision } = rows[0]!;
-    return { changes: rows.map(({ customerId, storeIds, fields, segmentIds, recordedAt }) => ({ customerId, storeIds, fields, segmentIds, recordedAt })), asOf, revision };
+    const changes = rows.map(({ customerId, storeIds, fields, segmentIds, recordedAt, newestOrderMicros }) => ({
+      customerId,
+      storeIds,
+      fields,
+      segmentIds,
+      recordedAt,
+      newestOrderMicros,
+    }));
+    return { changes, asOf, revision };
   }
 
   /**
@@ -105,12 +116,12 @@ export class ChangeOutboxRepository {
     if (orders.length === 0) return new Set();
     const { rows } = await this.pool.query<{ orderId: string }>(
       `WITH announced AS (
-         SELECT a.customer_id, a.order_id, a.final_attempt, o.store_id, o.id IS NOT NULL AS found
+         SELECT a.customer_id, a.order_id, a.final_attempt, o.store_id, o.created_at, o.id IS NOT NULL AS found
            FROM unnest($1::text[], $2::text[], $3::boolean[]) AS a (customer_id, order_id, final_attempt)
            LEFT JOIN orders o ON o.id = a.order_id
        ), recorded AS (
-         INSERT INTO customer_change_outbox (customer_id, store_ids)
-         SELECT customer_id, CASE WHEN bool_and(found) THEN array_agg(DISTINCT store_id) END
+         INSERT INTO customer_change_outbox (customer_id, store_ids, newest_order_at)
+         SELECT customer_id, CASE WHEN bool_and(found) THEN array_agg(DISTINCT store_id) END, CASE WHEN bool_and(found) THEN max(created_at) END
            FROM announced WHERE found OR final_attempt
           GROUP BY customer_id
        )
