@@ -39,6 +39,35 @@ describe('a group recompute agrees with the SQL of each rule', () => {
     expect(counts[0].n).toBe(ids.length * 8);
   });
 
+  it('keeps, segment by segment of a pass, the answers the event path journaled after it computed', async () => {
+    await stores.pool.query(`DELETE FROM segments WHERE kind = 'RULE'`);
+    await stores.pool.query('TRUNCATE customers, orders, segment_memberships, segment_membership_events, membership_event_outbox, segment_evaluations');
+    await stores.pool.query(`INSERT INTO customers (id) VALUES ('c1'), ('c2'), ('c3')`);
+    await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) VALUES ('o1', 'c1', 's1', 100), ('o2', 'c2', 's1', 100), ('o3', 'c3', 's1', 100)`);
+    const segments: number[] = [];
+    for (let i = 0; i < 9; i++) segments.push(await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s1'] }, op: 'GTE', value: 1 } }, `together ${i}`));
+    // The event path evaluated c1 for the first segment after any computation started: its answer (not a member) stands.
+    await stores.pool.query(`INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids) VALUES ($1, 1, now() + interval '1 hour', '{c1}')`, [segments[0]]);
+    // ...but only for the version it evaluated.
+    await stores.pool.query(`INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids) VALUES ($1, 7, now() + interval '1 hour', '{c2}')`, [segments[1]]);
+    const results = await stores.computations.recompute(segments);
+    expect(results.get(segments[0]!)).toMatchObject({ version: 1, size: 2, entered: 2, left: 0, keptNewer: 1 });
+    for (const id of segments.slice(1)) expect(results.get(id)).toMatchObject({ version: 1, size: 3, entered: 3, left: 0, keptNewer: 0 });
+    const { rows } = await stores.pool.query<{ segment_id: number; members: string[]; events: string[]; size: number; computed: boolean }>(
+      `SELECT s.id AS segment_id, s.size, s.last_computed_at IS NOT NULL AND s.computing_since IS NULL AS computed,
+              ARRAY(SELECT customer_id FROM segment_memberships m WHERE m.segment_id = s.id ORDER BY 1) AS members,
+              ARRAY(SELECT change || ' ' || customer_id FROM segment_membership_events e WHERE e.segment_id = s.id ORDER BY customer_id) AS events
+         FROM segments s WHERE s.id = ANY($1::int[]) ORDER BY s.id`,
+      [segments],
+    );
+    expect(rows).toEqual(
+      segments.map((id, i) => {
+        const members = i === 0 ? ['c2', 'c3'] : ['c1', 'c2', 'c3'];
+        return { segment_id: id, size: members.length, computed: true, members, events: members.map((c) => `ENTERED ${c}`) };
+      }),
+    );
+  });
+
   it('from any earlier memberships, for random rules and histories', async () => {
     await fc.assert(
       fc.asyncProperty(history, fc.array(rule, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 30 }), fc.boolean(), async (data: History, drawn, stale, asGroup) => {
