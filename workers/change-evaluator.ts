@@ -29,6 +29,12 @@ export interface ChangeEvaluatorOptions {
   pollMs?: number;
   /** How the process shares the outbox's partitions with other evaluator processes. */
   partitions?: PartitionLeasesOptions;
+  /**
+   * Customers' facts are read and evaluated in slices of about this many
+   * (customer, segment) evaluations, so that a batch's memory does not grow
+   * with its customers x segments. @defaultValue 100000
+   */
+  evaluationsPerRead?: number;
 }
 
 /** What one batch cost and did: the cost model's figures (README "Event path"). */
@@ -182,56 +188,64 @@ export class ChangeEvaluator {
       const live = await this.compile(tx, await this.deps.evaluations.liveSegments(tx, [...segmentIds], this.rules));
       const claimMs = timer.lap() + (timer.started - started);
       const scope = this.compiled.readScope([...live.values()].map((l) => l.program), asOf);
-      const facts = await this.deps.evaluations.readBatch(tx, { customerIds: [...wanted.keys()], ...scope });
-      const readMs = timer.lap();
-      const flips: MembershipFlip[] = [];
-      const journal = new Map<number, string[]>();
-      let evaluations = 0;
-      let conditions = 0;
-      const level = (id: number) => index.levelOf(id);
-      for (const [customerId, { segments, cause }] of wanted) {
-        // Lower dependency levels first: a segment read through inSegment is evaluated before its readers.
-        const order = [...segments].filter((id) => live.has(id)).sort((a, b) => level(a) - level(b) || a - b);
-        if (order.length === 0) continue;
-        const members = facts.memberships.get(customerId) ?? new Set<number>();
-        const row = facts.customers.get(customerId);
-        // A customer missing from customers is a member of nothing.
-        const customer = row && new CustomerEvaluation(this.compiled, asOf, row, facts.orders.get(customerId) ?? [], members);
-        for (const id of order) {
-          const { segment, program } = live.get(id)!;
-          const was = members.has(id);
-          let member = false;
-          if (customer) member = customer.evaluate(program);
-          else members.delete(id);
-          if (member !== was) flips.push({ segmentId: id, customerId, member, cause });
-          if (segment.computing) {
-            let list = journal.get(id);
-            if (!list) journal.set(id, (list = []));
-            list.push(customerId);
-          }
-        }
-        evaluations += order.length;
-        conditions += customer?.aggregatesComputed ?? 0;
-      }
       const versions = new Map([...live].map(([id, { segment }]) => [id, segment.version]));
-      const evaluateMs = timer.lap();
-      const outcome = await this.deps.evaluations.applyFlips(tx, { asOf, flips, versions, journal });
-      const writeMs = timer.lap();
+      const level = (id: number) => index.levelOf(id);
+      const totals = { evaluations: 0, conditions: 0, orders: 0, entered: 0, left: 0, readMs: 0, evaluateMs: 0, writeMs: 0 };
+      // Facts are read, evaluated and written a slice of customers at a time, all in this transaction:
+      // a backlog batch at 10,000 segments (thousands of customers, hundreds of memberships and
+      // evaluations each) would otherwise hold its whole read in memory at once.
+      for (const slice of slices(wanted, live, this.options.evaluationsPerRead ?? 100_000)) {
+        const facts = await this.deps.evaluations.readBatch(tx, { customerIds: slice.map(([id]) => id), ...scope });
+        totals.readMs += timer.lap();
+        totals.orders += facts.orderRows;
+        const flips: MembershipFlip[] = [];
+        const journal = new Map<number, string[]>();
+        for (const [customerId, { segments, cause }] of slice) {
+          // Lower dependency levels first: a segment read through inSegment is evaluated before its readers.
+          const order = [...segments].filter((id) => live.has(id)).sort((a, b) => level(a) - level(b) || a - b);
+          if (order.length === 0) continue;
+          const members = facts.memberships.get(customerId) ?? new Set<number>();
+          const row = facts.customers.get(customerId);
+          // A customer missing from customers is a member of nothing.
+          const customer = row && new CustomerEvaluation(this.compiled, asOf, row, facts.orders.get(customerId) ?? [], members);
+          for (const id of order) {
+            const { segment, program } = live.get(id)!;
+            const was = members.has(id);
+            let member = false;
+            if (customer) member = customer.evaluate(program);
+            else members.delete(id);
+            if (member !== was) flips.push({ segmentId: id, customerId, member, cause });
+            if (segment.computing) {
+              let list = journal.get(id);
+              if (!list) journal.set(id, (list = []));
+              list.push(customerId);
+            }
+          }
+          totals.evaluations += order.length;
+          totals.conditions += customer?.aggregatesComputed ?? 0;
+        }
+        totals.evaluateMs += timer.lap();
+        const outcome = await this.deps.evaluations.applyFlips(tx, { asOf, flips, versions, journal });
+        totals.writeMs += timer.lap();
+        totals.entered += outcome.entered;
+        totals.left += outcome.left;
+      }
       const oldest = Math.min(...changes.map((c) => c.recordedAt.getTime()));
       return {
         asOf,
         changes: changes.length,
         customers: wanted.size,
         segments: live.size,
-        evaluations,
-        conditions,
-        orders: facts.orderRows,
-        ...outcome,
+        evaluations: totals.evaluations,
+        conditions: totals.conditions,
+        orders: totals.orders,
+        entered: totals.entered,
+        left: totals.left,
         ms: 0,
         claimMs,
-        readMs,
-        evaluateMs,
-        writeMs,
+        readMs: totals.readMs,
+        evaluateMs: totals.evaluateMs,
+        writeMs: totals.writeMs,
         maxLagMs: asOf.getTime() - oldest,
         partitions: this.leases.count,
       };
@@ -294,6 +308,26 @@ function stopwatch() {
       return ms;
     },
   };
+}
+
+type Wanted = ReturnType<typeof segmentsPerCustomer>;
+
+/** The batch's customers in slices of about `budget` evaluations (at least one customer each). */
+function* slices(wanted: Wanted, live: ReadonlyMap<number, unknown>, budget: number) {
+  let slice: Array<[string, Wanted extends Map<string, infer V> ? V : never]> = [];
+  let evaluations = 0;
+  for (const entry of wanted) {
+    let count = 0;
+    for (const id of entry[1].segments) if (live.has(id)) count++;
+    if (slice.length > 0 && evaluations + count > budget) {
+      yield slice;
+      slice = [];
+      evaluations = 0;
+    }
+    slice.push(entry);
+    evaluations += count;
+  }
+  if (slice.length > 0) yield slice;
 }
 
 /** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */

@@ -175,6 +175,7 @@ describe('the event path agrees with the SQL compiler and the reference evaluato
         // Everything loaded counts as changed: each customer once for every segment.
         await stores.pool.query('INSERT INTO customer_change_outbox (customer_id) SELECT id FROM customers');
         const reports: BatchReport[] = [];
+        // Slices of a customer or two (evaluationsPerRead): a batch reads and writes in several rounds.
         const evaluator = new ChangeEvaluator({
           outbox: stores.changeOutbox,
           evaluations: repository,
@@ -182,7 +183,7 @@ describe('the event path agrees with the SQL compiler and the reference evaluato
           onChanged: () => undefined,
           onBatch: (report) => reports.push(report),
           logger: createLogger('silent'),
-        }, { freshBatch: 3, backlogBatch: 4, partitions: { rebalanceMs: 0 } });
+        }, { freshBatch: 3, backlogBatch: 4, evaluationsPerRead: 2, partitions: { rebalanceMs: 0 } });
         const client = await repository.connect();
         try {
           // Announced, then every partition taken: the only evaluator.
