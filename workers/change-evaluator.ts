@@ -5,6 +5,7 @@ import type { Logger } from '../src/logger.js';
 import { observeEvaluation } from '../src/metrics/order-lag.js';
 import { CompiledRules, RuleEvaluationError, type CompiledSegment } from '../src/rules/compiled-rules.js';
 import { CustomerEvaluation } from '../src/rules/customer-evaluation.js';
+import { micros } from '../src/rules/instant-micros.js';
 import type { Rule } from '../src/rules/rule.js';
 import type { RuleIndex } from '../src/rules/rule-index.js';
 import type { ChangeOutboxRepository, CustomerChange } from '../src/stores/postgres/change-outbox-repository.js';
@@ -310,11 +311,15 @@ function stopwatch() {
   };
 }
 
-type Wanted = ReturnType<typeof segmentsPerCustomer>;
+/** What one customer's changes ask for: the segments to evaluate, and whether any change was data (event) rather than time. */
+interface WantedEvaluation {
+  segments: Set<number>;
+  cause: EvaluationCause;
+}
 
 /** The batch's customers in slices of about `budget` evaluations (at least one customer each). */
-function* slices(wanted: Wanted, live: ReadonlyMap<number, unknown>, budget: number) {
-  let slice: Array<[string, Wanted extends Map<string, infer V> ? V : never]> = [];
+function* slices(wanted: ReadonlyMap<string, WantedEvaluation>, live: ReadonlyMap<number, unknown>, budget: number) {
+  let slice: Array<[string, WantedEvaluation]> = [];
   let evaluations = 0;
   for (const entry of wanted) {
     let count = 0;
@@ -331,9 +336,9 @@ function* slices(wanted: Wanted, live: ReadonlyMap<number, unknown>, budget: num
 }
 
 /** Per customer, the segments their changes can affect, and whether any change was data (event) rather than time. */
-function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex, asOf: Date) {
-  const wanted = new Map<string, { segments: Set<number>; cause: EvaluationCause }>();
-  const asOfMicros = asOf.getTime() * 1000;
+function segmentsPerCustomer(changes: readonly CustomerChange[], index: RuleIndex, asOf: Date): Map<string, WantedEvaluation> {
+  const wanted = new Map<string, WantedEvaluation>();
+  const asOfMicros = micros(asOf);
   for (const change of changes) {
     let entry = wanted.get(change.customerId);
     if (!entry) wanted.set(change.customerId, (entry = { segments: new Set(), cause: 'schedule' }));

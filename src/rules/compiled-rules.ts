@@ -1,6 +1,6 @@
 import { compareDecimalText } from './decimal-text.js';
 import { instantMicros } from './instant-micros.js';
-import { compareScalar, DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
+import { compareScalar, DAY_MICROS, DAY_MS, type AttributeCondition, type OrderFilter, type Rule, type ScalarComparison } from './rule.js';
 
 /**
  * Rules compiled for the event path: each rule becomes a function over one
@@ -76,7 +76,6 @@ export class RuleEvaluationError extends Error {
   readonly code = '22008';
 }
 
-const DAY_MICROS = DAY_MS * 1000;
 
 /** What a set of compiled rules reads of a customer, as of one instant: what a statement must fetch. */
 export interface ReadScope {

@@ -1,7 +1,6 @@
-import { DAY_MS } from './rule.js';
+import { DAY_MICROS } from './rule.js';
 import type { CompiledRules, CompiledSegment, CustomerInput, OrderAggregateValue, OrderInput, RuleScope } from './compiled-rules.js';
 
-const DAY_MICROS = DAY_MS * 1000;
 const NO_ORDERS: readonly OrderInput[] = [];
 
 /**

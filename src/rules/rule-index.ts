@@ -1,7 +1,5 @@
 import { instantMicros } from './instant-micros.js';
-import { conditionsOf, DAY_MS, referencedSegments, type OrderFilter, type Rule } from './rule.js';
-
-const DAY_MICROS = DAY_MS * 1000;
+import { conditionsOf, DAY_MICROS, referencedSegments, type OrderFilter, type Rule } from './rule.js';
 
 /** Which stores' orders a rule reads: some stores, or orders from any store. */
 export type StoreScope = { any: true } | { any: false; storeIds: Set<string> };
@@ -49,16 +47,12 @@ export function orderLowerBounds(rule: Rule): OrderLowerBound[] | null {
     if ((days.length === 0 && since === null) || (filter?.since !== undefined && since === null)) unbounded = true;
     else bounds.push({ days: days.length === 0 ? null : Math.min(...days), sinceMicros: since });
   };
-  const visit = (node: Rule): void => {
-    if ('all' in node) node.all.forEach(visit);
-    else if ('any' in node) node.any.forEach(visit);
-    else if ('not' in node) visit(node.not);
-    else if ('orderCount' in node) add(node.orderCount.filter);
-    else if ('orderTotal' in node) add(node.orderTotal.filter);
+  for (const condition of conditionsOf(rule)) {
+    if ('orderCount' in condition) add(condition.orderCount.filter);
+    else if ('orderTotal' in condition) add(condition.orderTotal.filter);
     // The latest order inside `withinDays` decides; an older one cannot (olderThanDays alone reads any).
-    else if ('lastOrder' in node) add(node.lastOrder.filter, node.lastOrder.withinDays);
-  };
-  visit(rule);
+    else if ('lastOrder' in condition) add(condition.lastOrder.filter, condition.lastOrder.withinDays);
+  }
   return unbounded || bounds.length === 0 ? null : bounds;
 }
 

@@ -128,6 +128,8 @@ export function orderConditionCount(rule: Rule): number {
 }
 
 export const DAY_MS = 86_400_000;
+/** Rules compare instants in microseconds (src/rules/instant-micros.ts). */
+export const DAY_MICROS = DAY_MS * 1000;
 
 /** `left op right` for the scalar comparisons of the rule language. */
 export function compareScalar(left: number, op: ScalarComparison, right: number): boolean {
