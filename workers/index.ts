@@ -15,6 +15,7 @@ import {
   createRecomputeQueue,
   RECOMPUTE_QUEUE,
   recomputeRequests,
+  refreshOffsetMs,
   type RecomputeQueue,
   type RecomputeSegmentJob,
 } from '../src/jobs/recompute-queue.js';
@@ -252,10 +253,12 @@ function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
 /** Makes the recompute schedulers match the live RULE segments. */
 async function reconcileSchedules(stores: Stores, queue: RecomputeQueue, recompute: ReturnType<typeof recomputeRequests>): Promise<void> {
   const live = await stores.computations.schedules();
-  const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s.every]));
+  const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
   const liveIds = new Set(live.map((s) => `segment:${s.id}`));
   for (const { id, refreshEveryMinutes } of live) {
-    if (existing.get(`segment:${id}`) !== refreshEveryMinutes * 60_000) await recompute.schedule(id, refreshEveryMinutes);
+    const every = refreshEveryMinutes * 60_000;
+    const scheduler = existing.get(`segment:${id}`);
+    if (scheduler?.every !== every || scheduler.offset !== refreshOffsetMs(id, every)) await recompute.schedule(id, refreshEveryMinutes);
   }
   for (const key of existing.keys()) {
     const id = /^segment:(\d+)$/.exec(key)?.[1];

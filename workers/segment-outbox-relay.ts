@@ -93,7 +93,6 @@ export class SegmentOutboxRelay {
     };
     for (const id of schedules) {
       const segment = liveRule(id);
-      // The scheduler's first run is immediate: installing it is the recompute on creation.
       if (segment) await this.deps.recompute.schedule(id, segment.refreshEveryMinutes!);
       else await this.deps.recompute.unschedule(id);
     }

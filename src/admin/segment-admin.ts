@@ -99,8 +99,8 @@ export class SegmentAdmin {
       const segment = await this.nameChecked(() => tx.create(definition, actor.subject));
       if (key !== null) await tx.completeCreateRequest(actor.subject, key, segment.id);
       const effects: SegmentEffectRequest[] = [{ segmentId: segment.id, effect: 'announce-definition' }];
-      // The scheduler's first run is immediate: that is the recompute on creation.
-      if (segment.kind === 'RULE') effects.push({ segmentId: segment.id, effect: 'sync-schedule' });
+      // The schedule's first run is at the segment's place in its period: the first computation is asked for now.
+      if (segment.kind === 'RULE') effects.push({ segmentId: segment.id, effect: 'sync-schedule' }, { segmentId: segment.id, effect: 'recompute' });
       return { result: segment, effects };
     });
   }

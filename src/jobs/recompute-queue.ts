@@ -41,7 +41,7 @@ export interface RecomputeRequests {
    * the running one did not see).
    */
   request(segmentId: number): Promise<void>;
-  /** Installs or updates the segment's periodic recompute. */
+  /** Installs or updates the segment's periodic recompute, at its place in the period (refreshOffsetMs). */
   schedule(segmentId: number, everyMinutes: number): Promise<void>;
   /** Removes the segment's periodic recompute. */
   unschedule(segmentId: number): Promise<void>;
@@ -49,15 +49,35 @@ export interface RecomputeRequests {
 
 const schedulerId = (segmentId: number) => `segment:${segmentId}`;
 
+/**
+ * Where in its period a segment's safety-net recompute runs, in ms after the
+ * period's start. Segments created together would otherwise all be recomputed
+ * at the same moment every period (BullMQ starts an `every` schedule when it
+ * is installed), and a full recompute of many segments at once holds the event
+ * path back; consecutive ids spread evenly over the period (golden-ratio
+ * sequence). Never 0: BullMQ takes 0 as "no offset" and runs a job at once,
+ * while creating a segment already asks for its first computation.
+ */
+export function refreshOffsetMs(segmentId: number, everyMs: number): number {
+  const fraction = (segmentId * 0.6180339887498949) % 1;
+  return Math.max(1, Math.floor(fraction * everyMs));
+}
+
 export function recomputeRequests(queue: RecomputeQueue): RecomputeRequests {
   return {
     async request(segmentId) {
       await queue.add('recompute-segment', { segmentId }, { deduplication: { id: `recompute:${segmentId}`, keepLastIfActive: true } });
     },
     async schedule(segmentId, everyMinutes) {
+      const every = everyMinutes * 60_000;
+      const existing = await queue.getJobScheduler(schedulerId(segmentId));
+      // BullMQ keeps an existing schedule's next run when only its offset changes: start it afresh.
+      if (existing && existing.every === every && existing.offset !== refreshOffsetMs(segmentId, every)) {
+        await queue.removeJobScheduler(schedulerId(segmentId));
+      }
       await queue.upsertJobScheduler(
         schedulerId(segmentId),
-        { every: everyMinutes * 60_000 },
+        { every, offset: refreshOffsetMs(segmentId, every) },
         { name: 'recompute-segment', data: { segmentId } },
       );
     },

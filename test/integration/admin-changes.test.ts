@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection } from '../../src/jobs/maintenance-queue.js';
-import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
+import { createRecomputeQueue, refreshOffsetMs, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { storeCallDuration } from '../../src/metrics/metrics.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
@@ -99,6 +99,7 @@ describe('admin changes', () => {
         expect(await pendingEffects()).toEqual([
           { segmentId: Number(id), effect: 'announce-definition' },
           { segmentId: Number(id), effect: 'sync-schedule' },
+          { segmentId: Number(id), effect: 'recompute' },
           { segmentId: Number(retired.id), effect: 'announce-definition' },
         ]);
         // This process stops serving the archived segment at once, even with Redis away (read from Postgres meanwhile).
@@ -112,8 +113,9 @@ describe('admin changes', () => {
       }
       await effectsCarriedOut();
       const [created] = (await stores.pool.query(`SELECT id FROM segments WHERE name = 'Created while Redis is away'`)).rows;
-      expect(await queue.getJobScheduler(`segment:${created.id}`)).toMatchObject({ every: 86_400_000 });
-      // Installing the scheduler runs the first compute.
+      // The safety net runs at the segment's own place in the day, so segments created together are not all recomputed at once.
+      expect(await queue.getJobScheduler(`segment:${created.id}`)).toMatchObject({ every: 86_400_000, offset: refreshOffsetMs(created.id, 86_400_000) });
+      // The first computation was asked for with the creation.
       await expect.poll(async () => (await run(SEGMENT, { id: String(created.id) })).data!.segment.lastComputedAt, { timeout: 15_000 }).not.toBeNull();
     });
 

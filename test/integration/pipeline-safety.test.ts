@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection } from '../../src/jobs/maintenance-queue.js';
-import { RECOMPUTE_QUEUE, recomputeRequests } from '../../src/jobs/recompute-queue.js';
+import { RECOMPUTE_QUEUE, recomputeRequests, refreshOffsetMs } from '../../src/jobs/recompute-queue.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import type { RunningWorkers } from '../../workers/index.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
@@ -131,8 +131,17 @@ describe('the pipeline when something goes wrong', () => {
   });
 
   it('puts schedulers and the serving keys back when Redis loses them while the workers run', async () => {
+    const { rows } = await stores.pool.query<{ id: number; every: number }>(
+      `SELECT id, refresh_every_minutes * 60000 AS every FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
+    );
+    // A schedule installed before schedules were spread over their period is moved to the segment's place at start.
+    await subgraph.recomputeQueue.removeJobScheduler(`segment:${rows[0]!.id}`);
+    await subgraph.recomputeQueue.upsertJobScheduler(`segment:${rows[0]!.id}`, { every: rows[0]!.every, offset: 12_345 }, { name: 'recompute-segment', data: { segmentId: rows[0]!.id } });
     workers = await startTestWorkers(stores, { reconcileEveryMs: 300 });
-    const { rows } = await stores.pool.query<{ id: number }>(`SELECT id FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`);
+    const moved = await subgraph.recomputeQueue.getJobScheduler(`segment:${rows[0]!.id}`);
+    expect(moved).toMatchObject({ every: rows[0]!.every, offset: refreshOffsetMs(rows[0]!.id, rows[0]!.every) });
+    // Its next run too, not only the offset it records.
+    expect(moved!.next! % rows[0]!.every).toBe(refreshOffsetMs(rows[0]!.id, rows[0]!.every));
     const member = (await stores.pool.query<{ customer_id: string; segment_id: number }>('SELECT customer_id, segment_id FROM segment_memberships LIMIT 1')).rows[0]!;
     const keys = await stores.redis.keys(`${stores.keys.prefix}*`);
     await stores.redis.unlink(...keys);
@@ -146,6 +155,9 @@ describe('the pipeline when something goes wrong', () => {
         return schedulers.sort();
       }, { timeout: 10_000 })
       .toEqual([...rows.map((r) => `segment:${r.id}`), 'membership-retention', 'serving-store-check', 'time-maintenance'].sort());
+    for (const { id, every } of rows) {
+      expect(await subgraph.recomputeQueue.getJobScheduler(`segment:${id}`)).toMatchObject({ every, offset: refreshOffsetMs(id, every) });
+    }
     await expect.poll(() => stores.redis.hexists(stores.keys.customer(member.customer_id), String(member.segment_id)), { timeout: 10_000 }).toBe(1);
   });
 });
