@@ -255,10 +255,15 @@ async function reconcileSchedules(stores: Stores, queue: RecomputeQueue, recompu
   const live = await stores.computations.schedules();
   const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
   const liveIds = new Set(live.map((s) => `segment:${s.id}`));
-  for (const { id, refreshEveryMinutes } of live) {
+  for (const { id, refreshEveryMinutes, neverComputed } of live) {
     const every = refreshEveryMinutes * 60_000;
     const scheduler = existing.get(`segment:${id}`);
-    if (scheduler?.every !== every || scheduler.offset !== refreshOffsetMs(id, every)) await recompute.schedule(id, refreshEveryMinutes);
+    if (scheduler?.every !== every || scheduler.offset !== refreshOffsetMs(id, every)) {
+      await recompute.schedule(id, refreshEveryMinutes);
+      // A schedule's first run is at the segment's place in its period: one never computed (written
+      // by SQL, or its creation's request lost with Redis) is asked for now.
+      if (!scheduler && neverComputed) await recompute.request(id);
+    }
   }
   for (const key of existing.keys()) {
     const id = /^segment:(\d+)$/.exec(key)?.[1];

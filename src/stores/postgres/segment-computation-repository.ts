@@ -356,9 +356,10 @@ export class SegmentComputationRepository {
   }
 
   /** Live RULE segments with their refresh periods, to reconcile job schedulers. */
-  async schedules(): Promise<Array<{ id: number; refreshEveryMinutes: number }>> {
-    const { rows } = await this.pool.query<{ id: number; refreshEveryMinutes: number }>(
-      `SELECT id, refresh_every_minutes AS "refreshEveryMinutes" FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
+  async schedules(): Promise<Array<{ id: number; refreshEveryMinutes: number; neverComputed: boolean }>> {
+    const { rows } = await this.pool.query<{ id: number; refreshEveryMinutes: number; neverComputed: boolean }>(
+      `SELECT id, refresh_every_minutes AS "refreshEveryMinutes", last_computed_at IS NULL AS "neverComputed"
+         FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
     );
     return rows;
   }
