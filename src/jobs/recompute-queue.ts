@@ -70,11 +70,8 @@ export function recomputeRequests(queue: RecomputeQueue): RecomputeRequests {
     },
     async schedule(segmentId, everyMinutes) {
       const every = everyMinutes * 60_000;
-      const existing = await queue.getJobScheduler(schedulerId(segmentId));
-      // BullMQ keeps an existing schedule's next run when only its offset changes: start it afresh.
-      if (existing && existing.every === every && existing.offset !== refreshOffsetMs(segmentId, every)) {
-        await queue.removeJobScheduler(schedulerId(segmentId));
-      }
+      // Started afresh: BullMQ keeps an existing schedule's next run when only its offset changes.
+      await queue.removeJobScheduler(schedulerId(segmentId));
       await queue.upsertJobScheduler(
         schedulerId(segmentId),
         { every, offset: refreshOffsetMs(segmentId, every) },
