@@ -56,6 +56,8 @@ const IDS_PER_CHUNK = 10_000;
 const POLL_MS = 100;
 // Customers per page read, as a router's _entities call for a page of results.
 const PAGE_SIZE = 100;
+// Requests come as the router's would: with the subgraph's shared secret.
+const ROUTER_SECRET = randomBytes(32).toString('hex');
 // Page reads before an import, for the baseline latency.
 const BASELINE_PAGES = 200;
 
@@ -95,7 +97,7 @@ function readPages(base: string, token: string, segmentId: number, oldRanges: Ra
       const begun = performance.now();
       const response = await fetch(base, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET, authorization: `Bearer ${token}` },
         body: JSON.stringify({ query, variables: { r: numbers.map((n) => ({ __typename: 'Customer', id: customerId(n) })), s: String(segmentId) } }),
       });
       const body = (await response.json()) as { data?: { _entities: Array<{ isInSegment: boolean }> }; errors?: unknown };
@@ -169,7 +171,7 @@ function list(ranges: ReadonlyArray<{ first: number; count: number }>): Readable
 /** PUTs a streamed list; resolves with the status and the parsed answer. */
 function put(url: URL, token: string, body: Readable): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: 'PUT', headers: { 'content-type': 'text/csv', authorization: `Bearer ${token}` } });
+    const request = http.request(url, { method: 'PUT', headers: { 'content-type': 'text/csv', 'router-authorization': ROUTER_SECRET, authorization: `Bearer ${token}` } });
     request.on('response', (response) => {
       let text = '';
       response.setEncoding('utf8');
@@ -239,6 +241,7 @@ async function main() {
       REDIS_PREFIX: prefix,
       PORT: String(port),
       JWT_SECRET: secret,
+      ROUTER_SHARED_SECRET: ROUTER_SECRET,
       LOG_LEVEL: 'warn',
     };
     for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_JWKS_URL', 'MEMBER_IMPORT_MAX_BYTES']) delete env[name];
@@ -264,7 +267,7 @@ async function main() {
     }
     const created = await fetch(base, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET, authorization: `Bearer ${token}` },
       body: JSON.stringify({ query: 'mutation { createSegment(input: { name: "ML output" }) { id kind } }' }),
     }).then((r) => r.json() as Promise<{ data: { createSegment: { id: string; kind: string } } }>);
     const segmentId = Number(created.data.createSegment.id);

@@ -409,6 +409,8 @@ async function main() {
     // ------------------------------------------------------------ service
     const port = await freePort();
     const secret = randomBytes(32).toString('hex');
+    // Requests come as the router's would: with the subgraph's shared secret.
+    const routerSecret = randomBytes(32).toString('hex');
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'production',
@@ -417,6 +419,7 @@ async function main() {
       REDIS_PREFIX: prefix,
       PORT: String(port),
       JWT_SECRET: secret,
+      ROUTER_SHARED_SECRET: routerSecret,
       LOG_LEVEL: 'warn',
       ORDER_OUTBOX_TRIGGER: 'true',
     };
@@ -492,7 +495,7 @@ async function main() {
     const graphql = async <T = Record<string, any>>(query: string, variables: Record<string, unknown> = {}, auth = true): Promise<T> => {
       const response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${token}` } : {}) },
+        headers: { 'content-type': 'application/json', 'router-authorization': routerSecret, ...(auth ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify({ query, variables }),
       });
       const body = (await response.json()) as { data?: T; errors?: unknown[] };

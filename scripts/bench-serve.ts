@@ -12,6 +12,7 @@
  * Results go to bench/results/serve-<time>.json and .md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,8 @@ const customers = Number(values.customers);
 const duration = Number(values.duration);
 const warmup = Number(values.warmup);
 const SEGMENTS = 10;
+// Requests come as the router's would: with the subgraph's shared secret (the floor ignores it).
+const ROUTER_SECRET = randomBytes(32).toString('hex');
 const SUBGRAPH_HEAP_FLAG = '--max-semi-space-size=32';
 
 /** The shapes of the issue: representations per request and concurrent connections. */
@@ -70,13 +73,13 @@ function bodies(representations: number): string[] {
 }
 
 async function startProcess(args: string[], env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env, NODE_ENV: 'production', PORT: String(port), ROUTER_SHARED_SECRET: ROUTER_SECRET }, stdio: ['ignore', 'ignore', 'inherit'] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
     const ok = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET },
       body: JSON.stringify({ query: '{ __typename }' }),
     }).then((r) => r.ok, () => false);
     if (ok) return child;
@@ -110,7 +113,7 @@ async function load(url: string, shape: (typeof SHAPES)[number], seconds: number
     requests: [
       {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET },
         setupRequest: (request) => ({ ...request, body: pool[next++ % pool.length]! }),
       },
     ],
@@ -182,11 +185,11 @@ async function main() {
     try {
       for (const representations of [1, 100, 1000]) {
         const body = bodies(representations)[0]!;
-        await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }); // warms the segment cache
+        await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET }, body }); // warms the segment cache
         relay.reset();
         const requests = 20;
         for (let i = 0; i < requests; i++) {
-          await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'router-authorization': ROUTER_SECRET }, body });
         }
         roundTrips[representations] = relay.roundTrips / requests;
       }

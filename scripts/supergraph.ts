@@ -5,7 +5,9 @@
  * (examples/customers-subgraph) and this subgraph, composed with
  * @apollo/composition and served by @apollo/gateway with Apollo Sandbox on
  * http://localhost:SUPERGRAPH_PORT/ (4000). Start the segments subgraph first
- * (`npm start`, on PORT 4001).
+ * (`npm start`): the gateway finds it on the same PORT (4001), or at
+ * SUPERGRAPH_SEGMENTS_URL, and sends it ROUTER_SHARED_SECRET in
+ * ROUTER_SECRET_HEADER when set, as the subgraph reads them.
  *
  * --print  prints the supergraph schema (for ops/router/supergraph.graphql) and exits
  * --check  composes, fails on composition errors or when ops/router/supergraph.graphql
@@ -24,7 +26,10 @@ const SUPERGRAPH_FILE = new URL('../ops/router/supergraph.graphql', import.meta.
 const port = z.coerce.number().int().min(0).max(65535);
 const environment = z.object({
   SUPERGRAPH_PORT: port.default(4000),
-  SUPERGRAPH_SEGMENTS_URL: z.url().default('http://localhost:4001/'),
+  PORT: port.default(4001),
+  SUPERGRAPH_SEGMENTS_URL: z.url().optional(),
+  ROUTER_SHARED_SECRET: z.string().optional(),
+  ROUTER_SECRET_HEADER: z.string().default('Router-Authorization'),
   SUPERGRAPH_CUSTOMERS_URL: z.url().optional(),
   CUSTOMERS_PORT: port.default(4003),
 });
@@ -52,13 +57,15 @@ async function main(): Promise<void> {
     const issue = env.error.issues[0]!;
     throw new CompositionError(`Invalid configuration: ${issue.path.join('.')} ${issue.message}`);
   }
+  const segmentsUrl = env.data.SUPERGRAPH_SEGMENTS_URL ?? `http://localhost:${env.data.PORT}/`;
   const supergraph = await startDemoSupergraph({
     port: env.data.SUPERGRAPH_PORT,
-    segmentsUrl: env.data.SUPERGRAPH_SEGMENTS_URL,
+    segmentsUrl,
     customersPort: env.data.CUSTOMERS_PORT,
     ...(env.data.SUPERGRAPH_CUSTOMERS_URL ? { customersUrl: env.data.SUPERGRAPH_CUSTOMERS_URL } : {}),
+    ...(env.data.ROUTER_SHARED_SECRET ? { segmentsSecret: { secret: env.data.ROUTER_SHARED_SECRET, header: env.data.ROUTER_SECRET_HEADER } } : {}),
   });
-  console.log(`supergraph ready: ${supergraph.url} (customers subgraph: ${supergraph.customersUrl}, segments subgraph: ${env.data.SUPERGRAPH_SEGMENTS_URL})`);
+  console.log(`supergraph ready: ${supergraph.url} (customers subgraph: ${supergraph.customersUrl}, segments subgraph: ${segmentsUrl})`);
   const stop = () => void supergraph.stop().then(() => process.exit(0));
   process.once('SIGTERM', stop).once('SIGINT', stop);
 }

@@ -73,6 +73,18 @@ export interface Config {
   erasureAuditKey?: string;
   /** The largest member list `PUT /admin/segments/{id}/members` accepts, in bytes after decompression. @defaultValue 268435456 (256 MiB) */
   memberImportMaxBytes: number;
+  /**
+   * The secret the router sends in `header` (ROUTER_SHARED_SECRET,
+   * ROUTER_SECRET_HEADER): GraphQL and the member import answer only
+   * requests that carry it (README "Router-only access"). Optional outside
+   * production.
+   */
+  routerSecret?: { secret: string; header: string };
+  /**
+   * ROUTER_ONLY_NETWORK: the network already lets only the router reach the
+   * subgraph's port, so production may run without `routerSecret`. @defaultValue false
+   */
+  routerOnlyNetwork: boolean;
 }
 
 /**
@@ -164,7 +176,8 @@ const environmentSchema = z.object({
     .min(1, 'must be between 1 and 65535')
     .max(65535, 'must be between 1 and 65535')
     .default(4002),
-  NODE_ENV: z.string().default('development'),
+  // `test` is what test runners set; anything else (`prod`, `Production`) is a typo that would be taken as development.
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   GRAPHQL_INTROSPECTION: booleanString.optional(),
   GRAPHQL_LANDING_PAGE: booleanString.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -197,6 +210,12 @@ const environmentSchema = z.object({
   PREVIEW_POOL_WAIT_TIMEOUT_MS: count(100, 60_000, DEFAULT_PREVIEWS.waitTimeoutMs),
   PREVIEW_MAX_CONCURRENT_PER_TOKEN: count(1, 100, DEFAULT_PREVIEWS.maxConcurrentPerToken),
   MEMBER_IMPORT_MAX_BYTES: count(1024, 4 * 1024 ** 3, ADMIN_LIMITS.maxImportBytes),
+  ROUTER_SHARED_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  ROUTER_SECRET_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name: 1-64 letters, digits and -')
+    .default('Router-Authorization'),
+  ROUTER_ONLY_NETWORK: booleanString.default(false),
 });
 
 /**
@@ -263,6 +282,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     membershipEventRetentionDays: e.MEMBERSHIP_EVENT_RETENTION_DAYS,
     membershipStreamRetentionMs: e.MEMBERSHIP_STREAM_RETENTION_HOURS * 3_600_000,
     ...(e.ERASURE_AUDIT_KEY ? { erasureAuditKey: e.ERASURE_AUDIT_KEY } : {}),
+    ...(e.ROUTER_SHARED_SECRET ? { routerSecret: { secret: e.ROUTER_SHARED_SECRET, header: e.ROUTER_SECRET_HEADER } } : {}),
+    routerOnlyNetwork: e.ROUTER_ONLY_NETWORK,
     previews: {
       size: e.PREVIEW_POOL_SIZE,
       statementTimeoutMs: e.PREVIEW_STATEMENT_TIMEOUT_MS,
@@ -272,8 +293,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/**
+ * What the subgraph role needs besides a valid environment: in production,
+ * the router's shared secret, unless ROUTER_ONLY_NETWORK says the network
+ * already keeps everyone else out.
+ */
+export function checkSubgraphConfig(config: Pick<Config, 'nodeEnv' | 'routerSecret' | 'routerOnlyNetwork'>): void {
+  if (config.nodeEnv === 'production' && !config.routerSecret && !config.routerOnlyNetwork) {
+    throw new ConfigError(
+      'Invalid configuration: production needs ROUTER_SHARED_SECRET (the secret the router sends in ROUTER_SECRET_HEADER), ' +
+        'or ROUTER_ONLY_NETWORK=true where the network lets only the router reach this port',
+    );
+  }
+}
+
 // Values that may carry a secret: named in errors, never shown.
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ERASURE_AUDIT_KEY']);
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ERASURE_AUDIT_KEY', 'ROUTER_SHARED_SECRET']);
 const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_JWKS_URL']);
 
 /** What a config error may show of the offending value: nothing of a secret, a URL without its credentials. */

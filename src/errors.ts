@@ -27,6 +27,21 @@ export class BadUserInputError extends SegmentsError {
 }
 
 /**
+ * Text Postgres cannot store: a NUL character (U+0000) or half of a UTF-16
+ * surrogate pair, found in an argument or variable before anything runs.
+ * Refused with HTTP 400; `field` is the argument's path (`input.name`) or the
+ * variable's (`variables.r.0.id`).
+ */
+export class UnstorableTextError extends SegmentsError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(readonly field: string) {
+    super(`${field} contains a character that cannot be stored (U+0000 or an unpaired surrogate)`, {
+      extensions: { code: 'BAD_USER_INPUT', field, http: { status: 400 } },
+    });
+  }
+}
+
+/**
  * A line of a member list (README "Admin API", the member import) that is
  * not a customer id. `line` counts from 1.
  */

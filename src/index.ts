@@ -7,7 +7,7 @@
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
 import { createApiDependencies } from './api-dependencies.js';
-import { ConfigError, loadConfig } from './config.js';
+import { checkSubgraphConfig, ConfigError, loadConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { setHealthGaugeSources } from './metrics/health-gauges.js';
 import { createOpsServer } from './ops-server.js';
@@ -26,6 +26,7 @@ const SHUTDOWN_GRACE_MS = 25_000;
 
 async function main(role: Role, logger: Logger): Promise<void> {
   const config = loadConfig();
+  if (role !== 'worker') checkSubgraphConfig(config);
   logger.level = config.logLevel;
   // Listen for signals from the start: one that arrives while starting waits for the start to finish, then stops.
   let started = false;
@@ -60,6 +61,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     );
     // The board opens its queues at first use; the worker-only role has none.
     const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: stores.keys.bullPrefix, logger });
+    if (!config.routerSecret && !config.routerOnlyNetwork) logger.warn('ROUTER_SHARED_SECRET is not set: anyone who reaches this port can query every customer\'s segments');
     const server = createServer(
       { ...config, secureAdminCookie: config.nodeEnv === 'production' },
       { ...api, logger, checkReadiness: () => stores.checkReadiness(), queueBoard },

@@ -12,15 +12,17 @@ import { createGraphQLPostHandler } from './graphql-post-handler.js';
 import type { MemberImport } from './admin/member-import.js';
 import { ADMIN_LIMITS } from './admin/admin-input.js';
 import { MEMBER_IMPORT_PATH, memberImportRoute } from './member-import-route.js';
-import { queueBoardRoutes, type QueueBoard } from './queue-board/index.js';
+import { QUEUE_BOARD_PATH, queueBoardRoutes, SIGN_IN_PATH, SIGN_OUT_PATH, type QueueBoard } from './queue-board/index.js';
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
+import { storableText } from './graphql/storable-text.js';
 import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
 import type { Logger } from './logger.js';
 import { graphqlMetricsPlugin } from './metrics/graphql-metrics-plugin.js';
 import { METRICS_PATH, metricsEndpoint } from './metrics/metrics-endpoint.js';
 import { createAccessLog } from './access-log.js';
+import { routerSecretCheck, routerSecretRefusal, type RouterSecretOptions } from './http/router-secret.js';
 import { readinessResponse } from './readiness-response.js';
 import type { ReadinessReport } from './stores/readiness.js';
 
@@ -39,7 +41,21 @@ export interface ServerOptions {
   memberImportMaxBytes?: number;
   /** Mark the queue board's session cookie `Secure` (HTTPS only). @defaultValue false; production sets it */
   secureAdminCookie?: boolean;
+  /**
+   * Answer GraphQL and the member import only to requests carrying the
+   * router's shared secret (README "Router-only access"); absent, anyone who
+   * reaches the port may query. @defaultValue undefined
+   */
+  routerSecret?: RouterSecretOptions;
 }
+
+// Paths a request without the router's secret may still reach: probes, the
+// metrics scrape, and the queue board, which has a sign-in of its own.
+const OPEN_PATHS = new Set(['/health/live', '/health/ready', METRICS_PATH, SIGN_IN_PATH, SIGN_OUT_PATH]);
+const isOpenPath = (url: string | undefined) => {
+  const path = (url ?? '/').split('?')[0]!;
+  return OPEN_PATHS.has(path) || path === QUEUE_BOARD_PATH || path.startsWith(`${QUEUE_BOARD_PATH}/`);
+};
 
 export interface ServerDependencies extends ContextDependencies {
   /** Replaces STATIC segments' members from CSV lists (the admin route beside GraphQL). */
@@ -65,8 +81,15 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
   // Until listen() has started Apollo Server, every request goes to Express.
   let fastPath: ReturnType<typeof createGraphQLPostHandler<Context>> | undefined;
   const accessLog = createAccessLog(deps.logger);
+  const fromRouter = options.routerSecret ? routerSecretCheck(options.routerSecret) : () => true;
+  const notFromRouter = routerSecretRefusal(options.routerSecret?.header ?? 'Router-Authorization');
   const httpServer = http.createServer((req, res) => {
     accessLog(req, res);
+    if (!fromRouter(req) && !isOpenPath(req.url)) {
+      // The body is never read: close rather than drain it.
+      res.writeHead(notFromRouter.status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      return void res.end(JSON.stringify(notFromRouter.body));
+    }
     if (fastPath?.accepts(req)) fastPath.handle(req, res);
     else app(req, res);
   });
@@ -88,6 +111,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
+      storableText(),
       graphqlMetricsPlugin(),
       accessLog.plugin,
       ...limits.plugins,

@@ -67,11 +67,22 @@ export async function fetchLikeTheRouter(url: string, init?: RequestInit): Promi
 
 type ForwardedHeaders = Partial<Record<(typeof PROPAGATED_HEADERS)[number], string>>;
 
-/** An Apollo Server running @apollo/gateway over `supergraphSdl`, with Sandbox outside production. */
-export function createGatewayServer(supergraphSdl: string): ApolloServer<ForwardedHeaders> {
+/** The segments subgraph's shared secret, sent as ops/router/router.yaml has Apollo Router send it. */
+export interface RouterSecret {
+  secret: string;
+  /** @defaultValue `Router-Authorization` */
+  header?: string;
+}
+
+/**
+ * An Apollo Server running @apollo/gateway over `supergraphSdl`, with Sandbox
+ * outside production. With `segmentsSecret`, every request to the segments
+ * subgraph (and to it only) carries its shared secret.
+ */
+export function createGatewayServer(supergraphSdl: string, segmentsSecret?: RouterSecret): ApolloServer<ForwardedHeaders> {
   const gateway = new ApolloGateway({
     supergraphSdl,
-    buildService: ({ url }) =>
+    buildService: ({ name, url }) =>
       new RemoteGraphQLDataSource<ForwardedHeaders>({
         url,
         fetcher: fetchLikeTheRouter as unknown as RemoteGraphQLDataSource['fetcher'],
@@ -80,10 +91,12 @@ export function createGatewayServer(supergraphSdl: string): ApolloServer<Forward
             const value = context[name];
             if (value) request.http?.headers.set(name, value);
           }
+          if (segmentsSecret && name === 'segments') request.http?.headers.set(segmentsSecret.header ?? 'Router-Authorization', segmentsSecret.secret);
         },
       }),
   });
-  return new ApolloServer<ForwardedHeaders>({ gateway });
+  // No stack traces in answers: a subgraph that cannot be reached is an error message, not a trace.
+  return new ApolloServer<ForwardedHeaders>({ gateway, includeStacktraceInErrorResponses: false });
 }
 
 export interface RunningSupergraph {
@@ -92,8 +105,8 @@ export interface RunningSupergraph {
 }
 
 /** Serves the gateway on `port` (0: any free one) of `host`, forwarding PROPAGATED_HEADERS. */
-export async function startGateway(supergraphSdl: string, port = 0, host = '127.0.0.1'): Promise<RunningSupergraph> {
-  const server = createGatewayServer(supergraphSdl);
+export async function startGateway(supergraphSdl: string, port = 0, host = '127.0.0.1', segmentsSecret?: RouterSecret): Promise<RunningSupergraph> {
+  const server = createGatewayServer(supergraphSdl, segmentsSecret);
   const { url } = await startStandaloneServer(server, {
     listen: { port, host },
     context: async ({ req }) => {

@@ -6,6 +6,7 @@ export {
   fetchLikeTheRouter,
   PROPAGATED_HEADERS,
   startGateway,
+  type RouterSecret,
   type RunningSupergraph,
   type SubgraphUrls,
 } from './demo-supergraph.js';

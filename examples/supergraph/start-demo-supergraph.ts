@@ -1,5 +1,5 @@
 import { startCustomersSubgraph } from '../customers-subgraph/customers-subgraph.js';
-import { composeDemoSupergraph, DEFAULT_SUBGRAPH_URLS, startGateway } from './demo-supergraph.js';
+import { composeDemoSupergraph, DEFAULT_SUBGRAPH_URLS, startGateway, type RouterSecret } from './demo-supergraph.js';
 
 export interface DemoSupergraphOptions {
   /** The gateway's port (0: any free one). @defaultValue 4000 */
@@ -15,6 +15,8 @@ export interface DemoSupergraphOptions {
   customersUrl?: string;
   /** The in-process customers subgraph's port (0: any free one). @defaultValue 4003 */
   customersPort?: number;
+  /** The segments subgraph's shared secret (its ROUTER_SHARED_SECRET), sent with every request to it. */
+  segmentsSecret?: RouterSecret;
 }
 
 export interface RunningDemoSupergraph {
@@ -35,7 +37,7 @@ export async function startDemoSupergraph(options: DemoSupergraphOptions = {}): 
   const customersUrl = options.customersUrl ?? customers!.url;
   try {
     const sdl = composeDemoSupergraph({ segments: options.segmentsUrl ?? DEFAULT_SUBGRAPH_URLS.segments, customers: customersUrl });
-    const gateway = await startGateway(sdl, options.port ?? 4000, host);
+    const gateway = await startGateway(sdl, options.port ?? 4000, host, options.segmentsSecret);
     return {
       url: gateway.url,
       customersUrl,

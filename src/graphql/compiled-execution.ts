@@ -34,7 +34,10 @@ export function compiledExecution(schema: GraphQLSchema, options: CompiledExecut
     const operationName = request.operationName ?? undefined;
     const slowPath = () =>
       execute({ schema: request.schema, document: request.document, contextValue: request.context, variableValues: variables, operationName });
-    if (request.metrics.captureTraces || !worthCompiling(request.schema, request.operation)) return slowPath();
+    // No operation: the name is missing (several operations) or not in the document. graphql-js words
+    // the refusal that Apollo Server answers as OPERATION_RESOLUTION_FAILURE (HTTP 400), as without compiling.
+    const operation = request.operation as OperationDefinitionNode | undefined;
+    if (!operation || request.metrics.captureTraces || !worthCompiling(request.schema, operation)) return slowPath();
 
     const key = `${request.queryHash}:${operationName ?? ''}`;
     let query = compiled.get(key);

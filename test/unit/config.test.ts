@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { checkSubgraphConfig, ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('works with no environment at all, for the local servers', () => {
@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       membershipStreamRetentionMs: 7 * 24 * 3_600_000,
       previews: { size: 2, statementTimeoutMs: 5000, waitTimeoutMs: 2000, maxConcurrentPerToken: 1 },
       memberImportMaxBytes: 268_435_456,
+      routerOnlyNetwork: false,
     });
   });
 
@@ -62,6 +63,10 @@ describe('loadConfig', () => {
       { PREVIEW_POOL_SIZE: '4', PREVIEW_STATEMENT_TIMEOUT_MS: '15000', PREVIEW_POOL_WAIT_TIMEOUT_MS: '500', PREVIEW_MAX_CONCURRENT_PER_TOKEN: '2' },
       { previews: { size: 4, statementTimeoutMs: 15_000, waitTimeoutMs: 500, maxConcurrentPerToken: 2 } },
     ],
+    [{ ROUTER_SHARED_SECRET: 'r'.repeat(32) }, { routerSecret: { secret: 'r'.repeat(32), header: 'Router-Authorization' } }],
+    [{ ROUTER_SHARED_SECRET: 'r'.repeat(40), ROUTER_SECRET_HEADER: 'X-Segments-Secret' }, { routerSecret: { secret: 'r'.repeat(40), header: 'X-Segments-Secret' } }],
+    [{ ROUTER_ONLY_NETWORK: 'true' }, { routerOnlyNetwork: true }],
+    [{ NODE_ENV: 'test' }, { nodeEnv: 'test' }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });
@@ -88,8 +93,25 @@ describe('loadConfig', () => {
     [{ JWT_JWKS_URL: 'http://idp.example/jwks.json', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', NODE_ENV: 'production' }, 'Invalid configuration: JWT_JWKS_URL must be an https URL in production'],
     [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],
+    [{ NODE_ENV: 'prod' }, 'Invalid configuration: NODE_ENV must be one of development, production, test (got "prod")'],
+    [{ ROUTER_SHARED_SECRET: 'short-secret' }, /^Invalid configuration: ROUTER_SHARED_SECRET must be at least 32 characters$/],
+    [{ ROUTER_SHARED_SECRET: 'r'.repeat(32), ROUTER_SECRET_HEADER: 'Bad Header' }, 'Invalid configuration: ROUTER_SECRET_HEADER must be a header name: 1-64 letters, digits and - (got "Bad Header")'],
   ])('rejects %j in one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('checkSubgraphConfig', () => {
+  it.each([
+    [{ NODE_ENV: 'production' }, 'Invalid configuration: production needs ROUTER_SHARED_SECRET'],
+    [{ NODE_ENV: 'production', ROUTER_SHARED_SECRET: 'r'.repeat(32) }, null],
+    [{ NODE_ENV: 'production', ROUTER_ONLY_NETWORK: 'true' }, null],
+    [{ NODE_ENV: 'production', ROUTER_ONLY_NETWORK: 'false' }, 'Invalid configuration: production needs ROUTER_SHARED_SECRET'],
+    [{}, null],
+  ])('with %j: %s', (env, refusal) => {
+    const check = () => checkSubgraphConfig(loadConfig(env));
+    if (refusal) expect(check).toThrow(refusal);
+    else expect(check).not.toThrow();
   });
 });
