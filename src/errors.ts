@@ -42,6 +42,22 @@ export class UnstorableTextError extends SegmentsError {
 }
 
 /**
+ * An `_entities` representation this subgraph cannot resolve: not an object,
+ * no `__typename` of one of its entity types, or no string `id`. Refused with
+ * HTTP 400 before anything executes; `field` is its path
+ * (`representations.3.id`).
+ */
+export class MalformedRepresentationError extends SegmentsError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field} ${problem}`, { extensions: { code: 'BAD_USER_INPUT', field, http: { status: 400 } } });
+  }
+}
+
+/**
  * A line of a member list (README "Admin API", the member import) that is
  * not a customer id. `line` counts from 1.
  */

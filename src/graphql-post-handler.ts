@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import { BODY_REFUSALS, MAX_BODY, toHttpError, type HttpError } from './errors.js';
+import { deepDocumentRefusal } from './graphql/document-nesting-limit.js';
 
 /**
  * The hot path of the subgraph: `POST /` with a plain JSON body, straight from
@@ -22,6 +23,8 @@ export function createGraphQLPostHandler<TContext extends BaseContext>(
       if (body.close) res.setHeader('connection', 'close');
       return send(res, body.refused);
     }
+    const tooDeep = deepDocumentRefusal((body.json as { query?: unknown } | null)?.query);
+    if (tooDeep) return send(res, tooDeep);
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);

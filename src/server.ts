@@ -16,6 +16,8 @@ import { QUEUE_BOARD_PATH, queueBoardRoutes, SIGN_IN_PATH, SIGN_OUT_PATH, type Q
 import { compiledExecution } from './graphql/compiled-execution.js';
 import { operationLimits } from './graphql/operation-limits.js';
 import { createSubgraphSchema } from './graphql/schema.js';
+import { deepDocumentRefusal } from './graphql/document-nesting-limit.js';
+import { entityRepresentations } from './graphql/entity-representations.js';
 import { storableText } from './graphql/storable-text.js';
 import { variablesDepthLimit } from './graphql/variables-depth-limit.js';
 import type { Logger } from './logger.js';
@@ -112,6 +114,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
       ApolloServerPluginDrainHttpServer({ httpServer }),
       variablesDepthLimit(),
       storableText(),
+      entityRepresentations(),
       graphqlMetricsPlugin(),
       accessLog.plugin,
       ...limits.plugins,
@@ -172,6 +175,11 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
           res.status(refused.status).json(refused.body);
         },
         express.json({ limit: MAX_BODY.label }),
+        (req, res, next) => {
+          const tooDeep = deepDocumentRefusal((req.method === 'GET' ? req.query : (req.body as { query?: unknown } | undefined))?.query);
+          if (!tooDeep) return next();
+          res.status(tooDeep.status).json(tooDeep.body);
+        },
         expressMiddleware(apollo, { context: async ({ req }) => accessLog.track(createContext(deps, req.headers.authorization), req) }),
       );
       app.use((_req, res) => {

@@ -31,7 +31,8 @@ export function compiledExecution(schema: GraphQLSchema, options: CompiledExecut
 
   const executor: GatewayExecutor = async (request) => {
     const variables = request.request.variables ?? {};
-    const operationName = request.operationName ?? undefined;
+    // The name the caller asked for: `request.operationName` is the resolved operation's, null when none was.
+    const operationName = request.request.operationName ?? undefined;
     const slowPath = () =>
       execute({ schema: request.schema, document: request.document, contextValue: request.context, variableValues: variables, operationName });
     // No operation: the name is missing (several operations) or not in the document. graphql-js words

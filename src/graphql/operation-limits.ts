@@ -1,8 +1,9 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { Kind, type DefinitionNode, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
+import type { ValidationRule } from 'graphql';
 import type { OperationLimits } from '../config.js';
 import { CostLimitError } from '../errors.js';
+import { entityCalls, fragmentsOf, rootFields } from './entity-calls.js';
 
 /**
  * Apollo Server plugins and validation rules that refuse operations over the
@@ -14,7 +15,8 @@ import { CostLimitError } from '../errors.js';
 export function operationLimits(limits: OperationLimits): { plugins: ApolloServerPlugin[]; validationRules: ValidationRule[] } {
   const armor = new ApolloArmor({
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
-    maxAliases: { n: limits.maxAliases },
+    // Aliases of __typename count too: armor leaves them out by default, and a thousand of them are a thousand fields to answer.
+    maxAliases: { n: limits.maxAliases, allowList: [] },
     // Apollo Server's own parseOptions count tokens (see server.ts): armor's plugin answers an HTTP 500.
     maxTokens: { enabled: false },
     maxDirectives: { n: 50 },
@@ -58,18 +60,11 @@ export function onePreviewPerOperation(): ApolloServerPlugin {
   };
 }
 
-function fragmentsOf(definitions: ReadonlyArray<DefinitionNode>): Map<string, FragmentDefinitionNode> {
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const definition of definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-  }
-  return fragments;
-}
-
 /**
- * Refuses `_entities` calls whose representations, or representations times
- * Customer fields, are over the limits. A document's cost cannot see them:
- * the representations arrive as a variable.
+ * Refuses operations whose `_entities` fields, all together (aliases
+ * included), were given more representations, or representations times
+ * Customer fields, than the limits. A document's cost cannot see them: the
+ * representations arrive as a variable.
  */
 export function entityCostLimit(limits: Pick<OperationLimits, 'maxRepresentations' | 'maxMembershipCost'>): ApolloServerPlugin {
   return {
@@ -77,86 +72,26 @@ export function entityCostLimit(limits: Pick<OperationLimits, 'maxRepresentation
       return {
         async didResolveOperation({ operation, document, request }) {
           if (!operation) return;
-          for (const { representations, customerFields } of entityCalls(operation, fragmentsOf(document.definitions), request.variables ?? {})) {
-            if (representations > limits.maxRepresentations) {
-              throw new CostLimitError(
-                `_entities was given ${representations} representations; the limit is ${limits.maxRepresentations}`,
-                'maxRepresentations',
-              );
-            }
-            const cost = representations * customerFields;
-            if (cost > limits.maxMembershipCost) {
-              throw new CostLimitError(
-                `_entities asks ${customerFields} Customer fields of ${representations} representations (cost ${cost}); the limit is ${limits.maxMembershipCost}`,
-                'maxMembershipCost',
-              );
-            }
+          let representations = 0;
+          let cost = 0;
+          for (const call of entityCalls(operation, document.definitions, request.variables ?? {})) {
+            representations += call.representations.length;
+            cost += call.representations.length * call.customerFields;
+          }
+          if (representations > limits.maxRepresentations) {
+            throw new CostLimitError(
+              `The operation's _entities fields were given ${representations} representations; the limit is ${limits.maxRepresentations}`,
+              'maxRepresentations',
+            );
+          }
+          if (cost > limits.maxMembershipCost) {
+            throw new CostLimitError(
+              `The operation asks ${cost} Customer fields of its representations (representations times fields, over every _entities field); the limit is ${limits.maxMembershipCost}`,
+              'maxMembershipCost',
+            );
           }
         },
       };
     },
   };
-}
-
-/** Each root `_entities` field: how many representations it got, and how many Customer fields it asks of each. */
-function entityCalls(
-  operation: OperationDefinitionNode,
-  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
-  variables: Readonly<Record<string, unknown>>,
-): Array<{ representations: number; customerFields: number }> {
-  const calls: Array<{ representations: number; customerFields: number }> = [];
-  for (const selection of rootFields(operation.selectionSet, fragments)) {
-    if (selection.name.value !== '_entities') continue;
-    const argument = selection.arguments?.find((a) => a.name.value === 'representations')?.value;
-    let representations = 0;
-    if (argument?.kind === Kind.LIST) representations = argument.values.length;
-    else if (argument?.kind === Kind.VARIABLE) {
-      const value = variables[argument.name.value];
-      representations = Array.isArray(value) ? value.length : 0;
-    }
-    calls.push({ representations, customerFields: customerFieldCount(selection.selectionSet, fragments, false, new Set()) });
-  }
-  return calls;
-}
-
-function rootFields(selectionSet: SelectionSetNode, fragments: ReadonlyMap<string, FragmentDefinitionNode>): FieldNode[] {
-  const fields: FieldNode[] = [];
-  for (const selection of selectionSet.selections) {
-    if (selection.kind === Kind.FIELD) fields.push(selection);
-    else if (selection.kind === Kind.INLINE_FRAGMENT) fields.push(...rootFields(selection.selectionSet, fragments));
-    else {
-      const fragment = fragments.get(selection.name.value);
-      if (fragment) fields.push(...rootFields(fragment.selectionSet, fragments));
-    }
-  }
-  return fields;
-}
-
-/**
- * Fields selected on Customer (aliases counted apart, `id` and `__typename`
- * left out) directly under `_entities`, through inline fragments and
- * fragment spreads; each fragment counted once per path.
- */
-function customerFieldCount(
-  selectionSet: SelectionSetNode | undefined,
-  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
-  onCustomer: boolean,
-  visiting: Set<string>,
-): number {
-  let count = 0;
-  for (const selection of selectionSet?.selections ?? []) {
-    if (selection.kind === Kind.FIELD) {
-      if (onCustomer && selection.name.value !== 'id' && selection.name.value !== '__typename') count++;
-    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      const customer = selection.typeCondition ? selection.typeCondition.name.value === 'Customer' : onCustomer;
-      count += customerFieldCount(selection.selectionSet, fragments, customer, visiting);
-    } else {
-      const fragment = fragments.get(selection.name.value);
-      if (!fragment || visiting.has(fragment.name.value)) continue; // cycles are a validation error anyway
-      visiting.add(fragment.name.value);
-      count += customerFieldCount(fragment.selectionSet, fragments, fragment.typeCondition.name.value === 'Customer', visiting);
-      visiting.delete(fragment.name.value);
-    }
-  }
-  return count;
 }
