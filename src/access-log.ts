@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { pinoHttp } from 'pino-http';
+import { internalCause, markLoggedWithRequest } from './errors.js';
 import type { Logger } from './logger.js';
 
 /** The response header that carries the request id back to the caller (and the router). */
@@ -83,6 +84,15 @@ export function createAccessLog(logger: Logger): AccessLog {
       return {
         async didResolveOperation({ operationName, operation }) {
           operations.set(req, { ...(operationName ? { operationName } : {}), ...(operation ? { operationType: operation.operation } : {}) });
+        },
+        // Each internal error once, on either execution path, with what finds it: the request, the operation, the field.
+        async didEncounterErrors({ errors, operationName }) {
+          for (const error of errors) {
+            const cause = internalCause(error);
+            if (cause === null) continue;
+            markLoggedWithRequest(cause);
+            logger.error({ err: cause, requestId: (req as { id?: unknown }).id, operationName: operationName ?? request.operationName ?? null, path: error.path }, 'internal error in operation');
+          }
         },
       };
     },

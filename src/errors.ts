@@ -166,11 +166,33 @@ const CALLER_CODES = new Set([
 
 const internalError = { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 
+// Internal errors already logged with their request (requestLog's plugin), so the formatter does not log them again.
+const loggedWithRequest = new WeakSet<object>();
+
+/**
+ * The error behind `error` when it is internal (logged, and masked in the
+ * answer), or null when the caller is meant to see it: a SegmentsError, or
+ * a caller mistake coded by graphql-js or Apollo Server.
+ */
+export function internalCause(error: unknown): unknown {
+  const original = segmentsErrorIn(error) ?? unwrapResolverError(error);
+  if (original instanceof SegmentsError) return null;
+  const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
+  if (typeof code === 'string' && CALLER_CODES.has(code)) return null;
+  return original;
+}
+
+/** Records that an internal error was logged with its request, operation and path. */
+export function markLoggedWithRequest(cause: unknown): void {
+  if (typeof cause === 'object' && cause !== null) loggedWithRequest.add(cause);
+}
+
 /**
  * Apollo Server's `formatError`: the one place errors become responses.
- * Known errors pass with their code (and path); everything else is logged by
- * `onInternalError` and reaches the caller as a bare INTERNAL_SERVER_ERROR
- * with no message or stack from inside. Never throws.
+ * Known errors pass with their code (and path); everything else reaches the
+ * caller as a bare INTERNAL_SERVER_ERROR, with its path but no message or
+ * stack from inside, and is reported to `onInternalError` unless it was
+ * already logged with its request. Never throws.
  */
 export function createErrorFormatter(onInternalError: (error: unknown) => void) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
@@ -186,7 +208,7 @@ export function createErrorFormatter(onInternalError: (error: unknown) => void) 
       // "Did you mean ...?" would list fields a caller may not know of (field suggestions).
       return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, ''), extensions };
     }
-    onInternalError(original);
+    if (!(typeof original === 'object' && original !== null && loggedWithRequest.has(original))) onInternalError(original);
     return { ...internalError, ...(formatted.path ? { path: formatted.path } : {}) };
   };
 }

@@ -1,5 +1,5 @@
 import type { GatewayExecutor, GatewayInterface, GatewaySchemaLoadOrUpdateCallback } from '@apollo/server-gateway-interface';
-import { execute, getNamedType, isInputObjectType, printSchema, typeFromAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { execute, getNamedType, GraphQLError, isInputObjectType, printSchema, typeFromAST, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
 
@@ -51,7 +51,8 @@ export function compiledExecution(schema: GraphQLSchema, options: CompiledExecut
     const result = await query.query(undefined, request.context, variables);
     // No `data` at all: the variables were refused before execution. graphql-js words those errors
     // the way Apollo Server recognises as BAD_USER_INPUT (HTTP 400), so let it answer them.
-    return 'data' in result ? result : slowPath();
+    if (!('data' in result)) return slowPath();
+    return result.errors ? { ...result, errors: result.errors.map(asGraphQLError) } : result;
   };
 
   return {
@@ -85,4 +86,21 @@ export function worthCompiling(schema: GraphQLSchema, operation: OperationDefini
     const type = typeFromAST(schema, variable.type);
     return !(type && isInputObjectType(getNamedType(type)));
   });
+}
+
+/**
+ * graphql-jit's errors as graphql-js' own. Its errors leave `extensions`
+ * undefined when the resolver's error had none, and Apollo Server reads
+ * `extensions.code` of every error it formats: such an error became an
+ * internal error without its path that was never logged.
+ */
+function asGraphQLError(error: GraphQLError): GraphQLError {
+  const copy = new GraphQLError(error.message, {
+    path: error.path,
+    ...(error.originalError ? { originalError: error.originalError } : {}),
+    ...(error.extensions ? { extensions: error.extensions } : {}),
+  });
+  // graphql-jit computed the locations already; graphql-js would need the AST nodes to.
+  if (error.locations) Object.defineProperty(copy, 'locations', { value: error.locations, enumerable: true });
+  return copy;
 }

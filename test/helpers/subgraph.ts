@@ -1,7 +1,7 @@
 import { createApiDependencies } from '../../src/api-dependencies.js';
 import { bullConnection, createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { QueueBoard } from '../../src/queue-board/index.js';
 import { createServer, type ServerOptions } from '../../src/server.js';
 import type { Stores } from '../../src/stores/create-stores.js';
@@ -20,12 +20,13 @@ export interface RunningSubgraph {
 export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
+  deps: { logger?: Logger } = {},
 ): Promise<RunningSubgraph> {
   const connection = bullConnection(TEST_REDIS_URL, 'segments-test');
   const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
   const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
   const api = createApiDependencies(stores, TEST_AUTH);
-  const logger = createLogger('silent');
+  const logger = deps.logger ?? createLogger('silent');
   const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
   const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger, queueBoard });
   const port = await server.listen(0, '127.0.0.1');
