@@ -63,7 +63,11 @@ export function createAccessLog(logger: Logger): AccessLog {
       req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url }),
       res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
     },
-    customProps: (req) => ({ requestId: req.id, ...operations.get(req) }),
+    // The id is bound once, when the request starts; the operation is added when it ends (customProps
+    // runs at both: binding the id there too wrote it twice in a line).
+    quietReqLogger: true,
+    customAttributeKeys: { reqId: 'requestId' },
+    customProps: (req) => ({ ...operations.get(req) }),
     customLogLevel: (req, res, err) => {
       if (err || res.statusCode >= 500) return 'warn';
       return isProbe(req.url) ? 'debug' : 'info';
@@ -71,7 +75,7 @@ export function createAccessLog(logger: Logger): AccessLog {
     // The error behind a 5xx is logged once, where it happened; this line only says the request failed.
     customErrorObject: (_req, _res, _error, fields: Record<string, unknown>) => ({ ...fields, err: undefined }),
     customErrorMessage: () => 'request failed',
-    customSuccessMessage: () => 'request completed',
+    customSuccessMessage: (_req, res) => (res.writableEnded ? 'request completed' : 'request aborted'),
   });
 
   const accessLog = ((req: http.IncomingMessage, res: http.ServerResponse) => httpLogger(req, res)) as AccessLog;

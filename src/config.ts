@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './stores/preview-pool-config.js';
 import { ADMIN_LIMITS } from './admin/admin-input.js';
 import { DEFAULT_SERVING, type ServingConfig } from './stores/serving-config.js';
+import { DEFAULT_CONNECTION_TIMEOUTS, type ConnectionTimeouts } from './http/connection-timeouts.js';
 
 export { DEFAULT_SERVING, type ServingConfig };
 
@@ -23,6 +24,16 @@ export interface Config {
   redisPrefix: string;
   /** HTTP port of the subgraph. @defaultValue 4001 */
   port: number;
+  /** The interface the listeners bind (HOST), e.g. `127.0.0.1`; unset, every interface. */
+  host?: string;
+  /**
+   * METRICS_PORT: serve the subgraph's `/metrics` (and health checks) on a
+   * listener of its own, and not on `port`, so the scrape stays off the
+   * port the router reaches. Unset, `/metrics` is on `port`.
+   */
+  metricsPort?: number;
+  /** How long a client may take to send its request; see `ConnectionTimeouts`. */
+  timeouts: ConnectionTimeouts;
   /**
    * HTTP port of the worker role's operations listener (`/metrics`,
    * `/health/live`, `/health/ready`). Role `all` serves them on `port`
@@ -170,6 +181,15 @@ const environmentSchema = z.object({
     .min(1, 'must be between 1 and 65535')
     .max(65535, 'must be between 1 and 65535')
     .default(4001),
+  HOST: z.string().regex(/^[\w.:-]{1,253}$/, 'must be a host name or an IP address').optional(),
+  METRICS_PORT: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be between 1 and 65535')
+    .max(65535, 'must be between 1 and 65535')
+    .optional(),
+  HTTP_HEADERS_TIMEOUT_MS: count(1000, 600_000, DEFAULT_CONNECTION_TIMEOUTS.headersMs),
+  HTTP_BODY_IDLE_TIMEOUT_MS: count(1000, 600_000, DEFAULT_CONNECTION_TIMEOUTS.bodyIdleMs),
   WORKER_PORT: z.coerce
     .number({ message: 'must be a number' })
     .int('must be a whole number')
@@ -247,6 +267,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     port: e.PORT,
+    ...(e.HOST ? { host: e.HOST } : {}),
+    ...(e.METRICS_PORT ? { metricsPort: e.METRICS_PORT } : {}),
+    timeouts: { headersMs: e.HTTP_HEADERS_TIMEOUT_MS, bodyIdleMs: e.HTTP_BODY_IDLE_TIMEOUT_MS },
     workerPort: e.WORKER_PORT,
     nodeEnv: e.NODE_ENV,
     introspection: e.GRAPHQL_INTROSPECTION ?? !production,

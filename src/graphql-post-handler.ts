@@ -53,6 +53,8 @@ export function createGraphQLPostHandler<TContext extends BaseContext>(
     /** Answers the request; never rejects. */
     handle(req: http.IncomingMessage, res: http.ServerResponse): void {
       answer(req, res).catch((error: unknown) => {
+        // The client went away mid-request: nobody to answer, nothing wrong here (the access log says "request aborted").
+        if (req.destroyed || res.destroyed) return void res.destroy();
         if (res.headersSent) return void res.end();
         send(res, toHttpError(error, onInternalError));
       });
@@ -83,6 +85,10 @@ function readJson(req: http.IncomingMessage): Promise<{ json: unknown } | { refu
       }
     };
     req.on('data', onData).on('end', onEnd).once('error', reject);
+    // A client that goes away before the end of its body: neither 'end' nor always 'error' follows.
+    req.once('close', () => {
+      if (!req.complete) reject(new Error('the client closed the request before its body ended'));
+    });
   });
 }
 

@@ -63,10 +63,10 @@ async function main(role: Role, logger: Logger): Promise<void> {
     const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: stores.keys.bullPrefix, logger });
     if (!config.routerSecret && !config.routerOnlyNetwork) logger.warn('ROUTER_SHARED_SECRET is not set: anyone who reaches this port can query every customer\'s segments');
     const server = createServer(
-      { ...config, secureAdminCookie: config.nodeEnv === 'production' },
+      { ...config, secureAdminCookie: config.nodeEnv === 'production', metrics: config.metricsPort === undefined },
       { ...api, logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
     );
-    const port = await server.listen(config.port);
+    const port = await server.listen(config.port, config.host);
     stops.push(async () => {
       try {
         await server.stop();
@@ -75,6 +75,12 @@ async function main(role: Role, logger: Logger): Promise<void> {
       }
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
+    if (config.metricsPort !== undefined) {
+      const metrics = createOpsServer({ logger, checkReadiness: () => stores.checkReadiness() });
+      const metricsPort = await metrics.listen(config.metricsPort, config.host);
+      stops.push(() => metrics.stop());
+      logger.info({ port: metricsPort }, 'metrics listener ready: /metrics, /health/live, /health/ready');
+    }
   }
   if (role === 'all' || role === 'worker') {
     const workers = await startWorkers({
@@ -89,7 +95,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     // Role `all` serves /metrics and the health checks on the subgraph's port.
     if (role === 'worker') {
       const ops = createOpsServer({ logger, checkReadiness: () => stores.checkReadiness() });
-      const port = await ops.listen(config.workerPort);
+      const port = await ops.listen(config.workerPort, config.host);
       stops.push(() => ops.stop());
       logger.info({ port }, 'worker operations listener ready: /metrics, /health/live, /health/ready');
     }

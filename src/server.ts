@@ -24,6 +24,7 @@ import type { Logger } from './logger.js';
 import { graphqlMetricsPlugin } from './metrics/graphql-metrics-plugin.js';
 import { METRICS_PATH, metricsEndpoint } from './metrics/metrics-endpoint.js';
 import { createAccessLog } from './access-log.js';
+import { applyBodyIdleTimeout, DEFAULT_CONNECTION_TIMEOUTS, serverOptions, type ConnectionTimeouts } from './http/connection-timeouts.js';
 import { routerSecretCheck, routerSecretRefusal, type RouterSecretOptions } from './http/router-secret.js';
 import { readinessResponse } from './readiness-response.js';
 import type { ReadinessReport } from './stores/readiness.js';
@@ -49,6 +50,10 @@ export interface ServerOptions {
    * reaches the port may query. @defaultValue undefined
    */
   routerSecret?: RouterSecretOptions;
+  /** How long a client may take to send its request. @defaultValue DEFAULT_CONNECTION_TIMEOUTS */
+  timeouts?: ConnectionTimeouts;
+  /** Serve `/metrics` on this server's port; false when a listener of its own serves it (METRICS_PORT). @defaultValue true */
+  metrics?: boolean;
 }
 
 // Paths a request without the router's secret may still reach: probes, the
@@ -80,12 +85,15 @@ export interface SubgraphServer {
 /** Builds the subgraph's HTTP server without listening, so tests can start it on any port. */
 export function createServer(options: ServerOptions, deps: ServerDependencies): SubgraphServer {
   const app = express();
+  app.disable('x-powered-by');
   // Until listen() has started Apollo Server, every request goes to Express.
   let fastPath: ReturnType<typeof createGraphQLPostHandler<Context>> | undefined;
   const accessLog = createAccessLog(deps.logger);
   const fromRouter = options.routerSecret ? routerSecretCheck(options.routerSecret) : () => true;
   const notFromRouter = routerSecretRefusal(options.routerSecret?.header ?? 'Router-Authorization');
-  const httpServer = http.createServer((req, res) => {
+  const timeouts = options.timeouts ?? DEFAULT_CONNECTION_TIMEOUTS;
+  const httpServer = http.createServer(serverOptions(timeouts), (req, res) => {
+    watchBody(req, res);
     accessLog(req, res);
     if (!fromRouter(req) && !isOpenPath(req.url)) {
       // The body is never read: close rather than drain it.
@@ -95,6 +103,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     if (fastPath?.accepts(req)) fastPath.handle(req, res);
     else app(req, res);
   });
+  const watchBody = applyBodyIdleTimeout(httpServer, timeouts);
   const onErrorBeforeGraphQL = (err: unknown) => deps.logger.error({ err }, 'internal error before GraphQL');
   const maxima = options.limits ?? DEFAULT_OPERATION_LIMITS;
   const limits = operationLimits(maxima);
@@ -127,7 +136,7 @@ export function createServer(options: ServerOptions, deps: ServerDependencies): 
     ],
   });
 
-  app.get(METRICS_PATH, metricsEndpoint(deps.logger));
+  if (options.metrics ?? true) app.get(METRICS_PATH, metricsEndpoint(deps.logger));
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       previews: { size: 2, statementTimeoutMs: 5000, waitTimeoutMs: 2000, maxConcurrentPerToken: 1 },
       memberImportMaxBytes: 268_435_456,
       routerOnlyNetwork: false,
+      timeouts: { headersMs: 10_000, bodyIdleMs: 10_000 },
     });
   });
 
@@ -66,6 +67,8 @@ describe('loadConfig', () => {
     [{ ROUTER_SHARED_SECRET: 'r'.repeat(32) }, { routerSecret: { secret: 'r'.repeat(32), header: 'Router-Authorization' } }],
     [{ ROUTER_SHARED_SECRET: 'r'.repeat(40), ROUTER_SECRET_HEADER: 'X-Segments-Secret' }, { routerSecret: { secret: 'r'.repeat(40), header: 'X-Segments-Secret' } }],
     [{ ROUTER_ONLY_NETWORK: 'true' }, { routerOnlyNetwork: true }],
+    [{ HOST: '127.0.0.1', METRICS_PORT: '9464' }, { host: '127.0.0.1', metricsPort: 9464 }],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_BODY_IDLE_TIMEOUT_MS: '3000' }, { timeouts: { headersMs: 5000, bodyIdleMs: 3000 } }],
     [{ NODE_ENV: 'test' }, { nodeEnv: 'test' }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
@@ -93,6 +96,8 @@ describe('loadConfig', () => {
     [{ JWT_JWKS_URL: 'http://idp.example/jwks.json', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a', NODE_ENV: 'production' }, 'Invalid configuration: JWT_JWKS_URL must be an https URL in production'],
     [{ JWT_JWKS_URL: 'ftp://keys' }, 'Invalid configuration: JWT_JWKS_URL must be an http(s) URL (got "ftp://keys")'],
     [{ GRAPHQL_INTROSPECTION: 'yes' }, /^Invalid configuration: GRAPHQL_INTROSPECTION must be one of .*\(got "yes"\)$/],
+    [{ METRICS_PORT: '0' }, 'Invalid configuration: METRICS_PORT must be between 1 and 65535 (got "0")'],
+    [{ HOST: 'a host' }, 'Invalid configuration: HOST must be a host name or an IP address (got "a host")'],
     [{ NODE_ENV: 'prod' }, 'Invalid configuration: NODE_ENV must be one of development, production, test (got "prod")'],
     [{ ROUTER_SHARED_SECRET: 'short-secret' }, /^Invalid configuration: ROUTER_SHARED_SECRET must be at least 32 characters$/],
     [{ ROUTER_SHARED_SECRET: 'r'.repeat(32), ROUTER_SECRET_HEADER: 'Bad Header' }, 'Invalid configuration: ROUTER_SECRET_HEADER must be a header name: 1-64 letters, digits and - (got "Bad Header")'],
