@@ -2,7 +2,11 @@
  * npm run seed -- --customers 1000000 --orders 10000000 [--stores 500] [--seed 0.42]
  *
  * Replaces the order-history tables of DATABASE_URL with synthetic data (see
- * seedOrderHistory). Meant for development and benchmarks, never production.
+ * seedOrderHistory), then asks for a recompute of every live RULE segment
+ * (through the admin outbox, as recomputeSegment does): their memberships
+ * were computed from the orders that were there before. The workers carry the
+ * recomputes out when they run. Meant for development and benchmarks, never
+ * production.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -10,6 +14,7 @@ import { migrationsDir } from '../src/paths.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
+import { SegmentOutboxRepository } from '../src/stores/postgres/segment-outbox-repository.js';
 
 function count(name: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -46,7 +51,14 @@ async function main() {
     await seedOrderHistory(pool, options, ({ step, rows, ms }) =>
       console.log(`  ${step}: ${rows === null ? '' : `${rows} rows `}in ${(ms / 1000).toFixed(1)} s`),
     );
+    const { rows } = await pool.query<{ id: number }>(`SELECT id FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`);
+    await new SegmentOutboxRepository(pool).record(pool, rows.map(({ id }) => ({ segmentId: id, effect: 'recompute' as const })));
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      rows.length === 0
+        ? 'no RULE segment yet: a segment created from now on is computed over these orders'
+        : `asked for a recompute of ${rows.length} live RULE segment${rows.length === 1 ? '' : 's'}: the workers (npm start) compute them over these orders`,
+    );
   } finally {
     await pool.end();
   }
