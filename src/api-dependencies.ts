@@ -16,18 +16,23 @@ export interface ApiDependencies extends ContextDependencies {
   memberImport: MemberImport;
 }
 
+/** The API's settings besides auth; each defaults as its consumer says. */
+export interface ApiOptions {
+  /** @defaultValue DEFAULT_SERVING.laggingAfterMs */
+  laggingAfterMs?: number;
+  previews?: SegmentPreviewerOptions;
+  erasureAuditKey?: string;
+  /** @defaultValue ADMIN_LIMITS.defaultMaxLiveSegments */
+  maxLiveSegments?: number;
+}
+
 /**
  * What the API runs on, assembled from the stores and the auth settings.
  * The API asks no queue for anything: admin changes record their side
  * effects in Postgres, and the workers carry them out.
  */
-export function createApiDependencies(
-  stores: Stores,
-  auth: AuthConfig,
-  laggingAfterMs = DEFAULT_SERVING.laggingAfterMs,
-  previews: SegmentPreviewerOptions = {},
-  erasureAuditKey?: string,
-): ApiDependencies {
+export function createApiDependencies(stores: Stores, auth: AuthConfig, options: ApiOptions = {}): ApiDependencies {
+  const { laggingAfterMs = DEFAULT_SERVING.laggingAfterMs, previews = {}, erasureAuditKey, maxLiveSegments } = options;
   return {
     segments: stores.segments,
     catalog: stores.catalog,
@@ -39,6 +44,7 @@ export function createApiDependencies(
       outbox: stores.segmentOutbox,
       changeOutbox: stores.changeOutbox,
       committed: (ids) => stores.catalog.invalidate(ids),
+      ...(maxLiveSegments !== undefined ? { maxLiveSegments } : {}),
     }),
     previewer: new SegmentPreviewer(stores.segments, stores.rulePreviews, previews),
     explainer: new MembershipExplainer(stores.segments, new MembershipExplanationRepository(stores.pool)),

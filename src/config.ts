@@ -96,6 +96,8 @@ export interface Config {
    * subgraph's port, so production may run without `routerSecret`. @defaultValue false
    */
   routerOnlyNetwork: boolean;
+  /** Most segments not archived at once (MAX_LIVE_SEGMENTS); createSegment past it is QUOTA_EXCEEDED. @defaultValue 100000 */
+  maxLiveSegments: number;
 }
 
 /**
@@ -122,8 +124,10 @@ export interface OperationLimits {
   maxCost: number;
   /** Representations in one `_entities` call. @defaultValue 2000 */
   maxRepresentations: number;
-  /** Representations times the Customer fields asked of each (the fields that read memberships). @defaultValue 10000 */
+  /** Representations times the Customer fields asked of each (the fields that read memberships), over the whole operation. @defaultValue 10000 */
   maxMembershipCost: number;
+  /** Segment histories one operation may read (`sizeHistory`, `membershipChanges`, times the pages above them). @defaultValue 20 */
+  maxHistoryScans: number;
 }
 
 // A router's page of 1,000 customers asking all four Customer fields costs 4,000.
@@ -134,6 +138,7 @@ export const DEFAULT_OPERATION_LIMITS: OperationLimits = {
   maxCost: 5000,
   maxRepresentations: 2000,
   maxMembershipCost: 10_000,
+  maxHistoryScans: 20,
 };
 
 /**
@@ -223,6 +228,7 @@ const environmentSchema = z.object({
   GRAPHQL_MAX_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxCost),
   GRAPHQL_MAX_REPRESENTATIONS: count(1, 1_000_000, DEFAULT_OPERATION_LIMITS.maxRepresentations),
   GRAPHQL_MAX_MEMBERSHIP_COST: count(1, 100_000_000, DEFAULT_OPERATION_LIMITS.maxMembershipCost),
+  GRAPHQL_MAX_HISTORY_SCANS: count(1, 10_000, DEFAULT_OPERATION_LIMITS.maxHistoryScans),
   MEMBERSHIP_EVENT_RETENTION_DAYS: count(1, 36_500, 180),
   MEMBERSHIP_STREAM_RETENTION_HOURS: count(1, 87_600, 168),
   PREVIEW_POOL_SIZE: count(1, 100, DEFAULT_PREVIEWS.size),
@@ -236,6 +242,7 @@ const environmentSchema = z.object({
     .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be a header name: 1-64 letters, digits and -')
     .default('Router-Authorization'),
   ROUTER_ONLY_NETWORK: booleanString.default(false),
+  MAX_LIVE_SEGMENTS: count(1, 10_000_000, ADMIN_LIMITS.defaultMaxLiveSegments),
 });
 
 /**
@@ -301,12 +308,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCost: e.GRAPHQL_MAX_COST,
       maxRepresentations: e.GRAPHQL_MAX_REPRESENTATIONS,
       maxMembershipCost: e.GRAPHQL_MAX_MEMBERSHIP_COST,
+      maxHistoryScans: e.GRAPHQL_MAX_HISTORY_SCANS,
     },
     membershipEventRetentionDays: e.MEMBERSHIP_EVENT_RETENTION_DAYS,
     membershipStreamRetentionMs: e.MEMBERSHIP_STREAM_RETENTION_HOURS * 3_600_000,
     ...(e.ERASURE_AUDIT_KEY ? { erasureAuditKey: e.ERASURE_AUDIT_KEY } : {}),
     ...(e.ROUTER_SHARED_SECRET ? { routerSecret: { secret: e.ROUTER_SHARED_SECRET, header: e.ROUTER_SECRET_HEADER } } : {}),
     routerOnlyNetwork: e.ROUTER_ONLY_NETWORK,
+    maxLiveSegments: e.MAX_LIVE_SEGMENTS,
     previews: {
       size: e.PREVIEW_POOL_SIZE,
       statementTimeoutMs: e.PREVIEW_STATEMENT_TIMEOUT_MS,

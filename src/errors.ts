@@ -126,6 +126,21 @@ export class CostLimitError extends SegmentsError {
 }
 
 /**
+ * A change that would take the service past a configured quota (README
+ * "Admin API limits"); nothing changed. `limit` names the quota, `max` its value.
+ */
+export class QuotaExceededError extends SegmentsError {
+  readonly code = 'QUOTA_EXCEEDED';
+  constructor(
+    message: string,
+    readonly limit: string,
+    readonly max: number,
+  ) {
+    super(message, { extensions: { code: 'QUOTA_EXCEEDED', limit, max } });
+  }
+}
+
+/**
  * A preview that ran longer than the preview statement timeout (README
  * "Admin API limits"); the caller should narrow the rule.
  */

@@ -52,13 +52,12 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const api = createApiDependencies(
-      stores,
-      config.auth,
-      config.serving.laggingAfterMs,
-      { maxConcurrentPerCaller: config.previews.maxConcurrentPerToken },
-      config.erasureAuditKey,
-    );
+    const api = createApiDependencies(stores, config.auth, {
+      laggingAfterMs: config.serving.laggingAfterMs,
+      previews: { maxConcurrentPerCaller: config.previews.maxConcurrentPerToken },
+      ...(config.erasureAuditKey ? { erasureAuditKey: config.erasureAuditKey } : {}),
+      maxLiveSegments: config.maxLiveSegments,
+    });
     // The board opens its queues at first use; the worker-only role has none.
     const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: stores.keys.bullPrefix, logger });
     if (!config.routerSecret && !config.routerOnlyNetwork) logger.warn('ROUTER_SHARED_SECRET is not set: anyone who reaches this port can query every customer\'s segments');

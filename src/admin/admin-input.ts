@@ -6,7 +6,9 @@ import { formatPath } from '../rules/parse-rule.js';
 export const ADMIN_LIMITS = {
   maxNameLength: 100,
   maxDescriptionLength: 1000,
-  minRefreshMinutes: 1,
+  // The safety net is a full recompute (a scan of the orders of the rule's stores); the event path keeps
+  // memberships exact in between, so a shorter period buys nothing but load.
+  minRefreshMinutes: 15,
   maxRefreshMinutes: 10_080,
   maxCustomerIds: 10_000,
   maxCustomerIdLength: 200,
@@ -15,6 +17,8 @@ export const ADMIN_LIMITS = {
   maxSampleSize: 100,
   maxIdempotencyKeyLength: 200,
   defaultSampleSize: 10,
+  /** Segments not archived at once, unless MAX_LIVE_SEGMENTS says otherwise: what the pipeline is built and measured for. */
+  defaultMaxLiveSegments: 100_000,
 } as const;
 
 export const segmentName = z

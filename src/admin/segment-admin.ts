@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/token-verifier.js';
 import { parseSegmentId } from '../domain/segment-id.js';
-import { BadUserInputError, ConflictError } from '../errors.js';
+import { BadUserInputError, ConflictError, QuotaExceededError } from '../errors.js';
 import { DEFAULT_REFRESH_EVERY_MINUTES } from '../jobs/recompute-queue.js';
 import type { ChangeOutboxRepository } from '../stores/postgres/change-outbox-repository.js';
 import type { MembershipRepository } from '../stores/postgres/membership-repository.js';
@@ -12,7 +12,7 @@ import {
   type SegmentRecord,
   type SegmentRepository,
 } from '../stores/postgres/segment-repository.js';
-import { check, customerIds, expectedVersion, idempotencyKey, refreshEveryMinutes, segmentDescription, segmentName, version } from './admin-input.js';
+import { ADMIN_LIMITS, check, customerIds, expectedVersion, idempotencyKey, refreshEveryMinutes, segmentDescription, segmentName, version } from './admin-input.js';
 import { resolveRule } from './resolve-rule.js';
 
 /**
@@ -34,6 +34,8 @@ export interface SegmentAdminDependencies {
    * the outbox.
    */
   committed?: (segmentIds: readonly number[]) => void;
+  /** Most segments not archived at once (MAX_LIVE_SEGMENTS); a create past it is refused. @defaultValue ADMIN_LIMITS.defaultMaxLiveSegments */
+  maxLiveSegments?: number;
 }
 
 export interface CreateSegmentInput {
@@ -78,11 +80,9 @@ export class SegmentAdmin {
     const refresh = hasRule ? check(refreshEveryMinutes, input.refreshEveryMinutes ?? DEFAULT_REFRESH_EVERY_MINUTES, 'input.refreshEveryMinutes') : null;
 
     return this.change(async (tx) => {
-      let resolved = null;
-      if (hasRule) {
-        await tx.lockDependencyGraph();
-        resolved = await resolveRule(input.rule, 'input.rule', tx);
-      }
+      // Every create takes the graph lock (not only rule ones): two creates cannot both pass the quota.
+      await tx.lockDependencyGraph();
+      const resolved = hasRule ? await resolveRule(input.rule, 'input.rule', tx) : null;
       const definition = { name, description, rule: resolved?.rule ?? null, refreshEveryMinutes: refresh, dependsOn: resolved?.dependsOn ?? [] };
       if (key !== null) {
         const hash = requestHash(definition);
@@ -95,6 +95,10 @@ export class SegmentAdmin {
           const [segment] = await tx.findByIds([earlier.segmentId!]);
           return { result: segment!, effects: [] };
         }
+      }
+      const maxLive = this.deps.maxLiveSegments ?? ADMIN_LIMITS.defaultMaxLiveSegments;
+      if ((await tx.liveCount()) >= maxLive) {
+        throw new QuotaExceededError(`There are ${maxLive} live segments, the most this deployment allows: archive some first`, 'maxLiveSegments', maxLive);
       }
       const segment = await this.nameChecked(() => tx.create(definition, actor.subject));
       if (key !== null) await tx.completeCreateRequest(actor.subject, key, segment.id);

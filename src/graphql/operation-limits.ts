@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import type { ValidationRule } from 'graphql';
+import { Kind, valueFromASTUntyped, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
 import type { OperationLimits } from '../config.js';
 import { CostLimitError } from '../errors.js';
 import { entityCalls, fragmentsOf, rootFields } from './entity-calls.js';
@@ -27,7 +27,7 @@ export function operationLimits(limits: OperationLimits): { plugins: ApolloServe
   }).protect();
   // graphql-armor's declarations name Apollo Server's CommonJS types; the plugins are the same objects at run time.
   const armorPlugins = armor.plugins as unknown as ApolloServerPlugin[];
-  return { plugins: [...armorPlugins, entityCostLimit(limits), onePreviewPerOperation()], validationRules: armor.validationRules };
+  return { plugins: [...armorPlugins, entityCostLimit(limits), historyScanLimit(limits), onePreviewPerOperation()], validationRules: armor.validationRules };
 }
 
 /** The Query fields that run a rule over the whole customer base (README "Admin API limits"). */
@@ -94,4 +94,75 @@ export function entityCostLimit(limits: Pick<OperationLimits, 'maxRepresentation
       };
     },
   };
+}
+
+/** Segment fields that each read one segment's history (a range scan of its events). */
+const HISTORY_FIELDS = new Set(['sizeHistory', 'membershipChanges']);
+/** Page size of a `segments` list when the operation does not say (the schema's default). */
+const DEFAULT_PAGE = 20;
+
+/**
+ * Refuses an operation that would read more segments' histories than
+ * `maxHistoryScans`: each `sizeHistory` or `membershipChanges` counts once
+ * per segment it can be asked of, the page size of every `segments` list
+ * above it (`first`, 20 when omitted) and the representations of
+ * `_entities` multiplied in. `segments(first: 100) { sizeHistory(days: 366) }`
+ * would otherwise be 100 scans of the events table in one request.
+ */
+export function historyScanLimit(limits: Pick<OperationLimits, 'maxHistoryScans'>): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, document, request }) {
+          if (!operation) return;
+          const scans = historyScans(operation.selectionSet, fragmentsOf(document.definitions), 1, request.variables ?? {}, new Set());
+          if (scans > limits.maxHistoryScans) {
+            throw new CostLimitError(
+              `The operation may read the history of ${scans} segments (sizeHistory and membershipChanges, times the pages above them); the limit is ${limits.maxHistoryScans}`,
+              'maxHistoryScans',
+            );
+          }
+        },
+      };
+    },
+  };
+}
+
+function historyScans(
+  selectionSet: SelectionSetNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  multiplier: number,
+  variables: Readonly<Record<string, unknown>>,
+  visiting: Set<string>,
+): number {
+  let scans = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      const name = selection.name.value;
+      if (HISTORY_FIELDS.has(name)) scans += multiplier;
+      if (!selection.selectionSet) continue;
+      const argument = (arg: string) => {
+        const node = selection.arguments?.find((a) => a.name.value === arg)?.value;
+        return node ? valueFromASTUntyped(node, variables) : undefined;
+      };
+      let below = multiplier;
+      if (name === 'segments') {
+        const first = argument('first');
+        below *= typeof first === 'number' && Number.isInteger(first) ? Math.min(Math.max(first, 0), 100) : DEFAULT_PAGE;
+      } else if (name === '_entities') {
+        const representations = argument('representations');
+        below *= Array.isArray(representations) ? representations.length : 1;
+      }
+      scans += historyScans(selection.selectionSet, fragments, below, variables, visiting);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      scans += historyScans(selection.selectionSet, fragments, multiplier, variables, visiting);
+    } else {
+      const fragment = fragments.get(selection.name.value);
+      if (!fragment || visiting.has(fragment.name.value)) continue; // cycles are a validation error anyway
+      visiting.add(fragment.name.value);
+      scans += historyScans(fragment.selectionSet, fragments, multiplier, variables, visiting);
+      visiting.delete(fragment.name.value);
+    }
+  }
+  return scans;
 }

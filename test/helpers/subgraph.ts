@@ -1,4 +1,4 @@
-import { createApiDependencies } from '../../src/api-dependencies.js';
+import { createApiDependencies, type ApiOptions } from '../../src/api-dependencies.js';
 import { bullConnection, createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -20,12 +20,12 @@ export interface RunningSubgraph {
 export async function startSubgraph(
   stores: Stores,
   options: ServerOptions = { introspection: true, landingPage: false },
-  deps: { logger?: Logger } = {},
+  deps: { logger?: Logger; api?: ApiOptions } = {},
 ): Promise<RunningSubgraph> {
   const connection = bullConnection(TEST_REDIS_URL, 'segments-test');
   const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
   const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
-  const api = createApiDependencies(stores, TEST_AUTH);
+  const api = createApiDependencies(stores, TEST_AUTH, deps.api);
   const logger = deps.logger ?? createLogger('silent');
   const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
   const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger, queueBoard });

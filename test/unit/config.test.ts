@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
       serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000, segmentCacheTtlMs: 5000 },
-      limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000 },
+      limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000, maxHistoryScans: 20 },
       compiledExecution: true,
       membershipEventRetentionDays: 180,
       membershipStreamRetentionMs: 7 * 24 * 3_600_000,
@@ -26,6 +26,7 @@ describe('loadConfig', () => {
       memberImportMaxBytes: 268_435_456,
       routerOnlyNetwork: false,
       timeouts: { headersMs: 10_000, bodyIdleMs: 10_000 },
+      maxLiveSegments: 100_000,
     });
   });
 

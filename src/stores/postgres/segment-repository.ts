@@ -374,6 +374,12 @@ export class SegmentRepository {
     return rows;
   }
 
+  /** Segments not archived. */
+  async liveCount(): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM segments WHERE status <> 'ARCHIVED'`);
+    return rows[0]!.n;
+  }
+
   /** Takes the dependency-graph lock until the transaction ends. Call inside `transaction`. */
   async lockDependencyGraph(): Promise<void> {
     await this.db.query('SELECT pg_advisory_xact_lock($1)', [DEPENDENCY_GRAPH_LOCK]);
