@@ -15,6 +15,7 @@ import { createServer } from './server.js';
 import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repository.js';
 import { QueueBoard } from './queue-board/index.js';
 import { bullConnection } from './jobs/maintenance-queue.js';
+import { watchBullConnections } from './jobs/watch-bull-connections.js';
 import { createStores } from './stores/create-stores.js';
 import { startWorkers } from '../workers/index.js';
 
@@ -28,6 +29,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
   const config = loadConfig();
   if (role !== 'worker') checkSubgraphConfig(config);
   logger.level = config.logLevel;
+  watchBullConnections(logger);
   // Listen for signals from the start: one that arrives while starting waits for the start to finish, then stops.
   let started = false;
   let stopping: NodeJS.Signals | undefined;

@@ -31,6 +31,7 @@ import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenan
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
 import { LiveRuleIndex } from './live-rule-index.js';
 import { MembershipPublisher } from './membership-publisher.js';
+import { watchBullConnections } from '../src/jobs/watch-bull-connections.js';
 import { PollingLoop } from './polling-loop.js';
 import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
@@ -92,6 +93,7 @@ const SIZE_FOLD_EVERY_MS = 1000;
  */
 export async function startWorkers(deps: WorkerDependencies): Promise<RunningWorkers> {
   const { stores, logger } = deps;
+  watchBullConnections(logger);
   const connection = bullConnection(deps.redisUrl, 'segments-worker');
   const prefix = stores.keys.bullPrefix;
   const lockDuration = deps.lockDurationMs ?? 30_000;

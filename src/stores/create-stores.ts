@@ -115,6 +115,8 @@ export async function createStores(
     connectionName: 'segments-publication',
     logger,
     commandTimeoutMs: BULK_COMMAND_TIMEOUT_MS,
+    // Replies stream back as each command of a pipeline completes: ten seconds without one is a dead connection.
+    stallMs: 10_000,
     lazyConnect: true,
   });
   const subscriber = createRedis(config.redisUrl, { connectionName: 'segments-catalog-subscriber', logger });

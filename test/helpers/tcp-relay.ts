@@ -16,6 +16,12 @@ export interface TcpRelay {
   refuse(): Promise<void>;
   /** Relays again, on the same port; connections opened while stalled are dropped, so clients reconnect. */
   restore(): Promise<void>;
+  /**
+   * Relays new connections again but leaves the open ones black holes, never
+   * closed: what a client sees after a failover behind a DNS name or an
+   * expired NAT entry. Only a client that drops its connection recovers.
+   */
+  heal(): void;
   close(): Promise<void>;
 }
 
@@ -35,6 +41,8 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
   let stalled = false;
   let delayMs = 0;
   const sockets = new Set<net.Socket>();
+  // Client connections that stay black holes after heal().
+  const lost = new WeakSet<net.Socket>();
   const server = net.createServer((client) => {
     sockets.add(client);
     if (stalled) {
@@ -47,13 +55,13 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     let awaitingReply = false;
     client.on('data', (chunk) => {
       bytesReceived += chunk.length;
-      if (stalled) return;
+      if (stalled || lost.has(client)) return;
       if (!awaitingReply) roundTrips++;
       awaitingReply = true;
       upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
-      if (stalled) return;
+      if (stalled || lost.has(client)) return;
       awaitingReply = false;
       if (delayMs > 0) setTimeout(() => client.writable && client.write(chunk), delayMs);
       else client.write(chunk);
@@ -90,6 +98,10 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     },
     delay(ms) {
       delayMs = ms;
+    },
+    heal() {
+      for (const socket of sockets) lost.add(socket);
+      stalled = false;
     },
     async refuse() {
       stalled = false;
