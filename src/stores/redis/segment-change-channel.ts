@@ -31,6 +31,9 @@ export class SegmentChangeChannel {
    * whenever the subscription (re)connects, because announcements made while
    * it was away are lost and the listener must assume anything changed.
    * `subscriber` becomes a subscriber-mode connection owned by the caller.
+   * Resolves once subscribed, or after `waitMs` when Redis is not there yet:
+   * the subscription is then made when it comes (a process starts while
+   * Redis is down, and serves from Postgres meanwhile).
    *
    * @returns a function that unsubscribes
    */
@@ -38,6 +41,7 @@ export class SegmentChangeChannel {
     subscriber: Redis,
     onChange: (segmentIds: number[], kind: SegmentChangeKind) => void,
     onResync: () => void,
+    waitMs = 2000,
   ): Promise<() => Promise<void>> {
     const channel = this.keys.segmentChanges;
     const onMessage = (from: string, message: string) => {
@@ -46,18 +50,26 @@ export class SegmentChangeChannel {
       if (kind !== 'definition' && kind !== 'size') return;
       onChange(ids.split(',').map(Number).filter(Number.isInteger), kind);
     };
-    // Subscribing before the connection's ready check has run races with it
-    // (ioredis then fails the check in subscriber mode and reconnects, and
-    // the subscription can be lost): wait for ready first.
-    if (subscriber.status !== 'ready') await once(subscriber, 'ready');
+    let subscribed: Promise<unknown> | null = null;
+    // Subscribing before the connection's ready check has run races with it (ioredis then fails the
+    // check in subscriber mode and reconnects, and the subscription can be lost): only once ready.
+    // ioredis re-subscribes by itself after a reconnect and then emits 'ready' again.
+    const onReady = () => {
+      subscribed ??= subscriber.subscribe(channel).catch(() => (subscribed = null));
+      onResync();
+    };
     subscriber.on('message', onMessage);
-    // ioredis re-subscribes by itself after a reconnect and then emits 'ready'.
-    subscriber.on('ready', onResync);
-    await subscriber.subscribe(channel);
+    subscriber.on('ready', onReady);
+    if (subscriber.status === 'ready') onReady();
+    // `once` rejects on the connection's 'error' events while Redis is away: that only ends the wait.
+    const ready = subscribed ?? once(subscriber, 'ready').then(() => subscribed, () => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ready, new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+    clearTimeout(timer);
     return async () => {
       subscriber.off('message', onMessage);
-      subscriber.off('ready', onResync);
-      await subscriber.unsubscribe(channel);
+      subscriber.off('ready', onReady);
+      if (subscribed) await subscriber.unsubscribe(channel);
     };
   }
 }
