@@ -10,6 +10,11 @@ import type { Stores } from './stores/create-stores.js';
 import { CustomerErasureRepository } from './stores/postgres/customer-erasure-repository.js';
 import { MembershipExplanationRepository } from './stores/postgres/membership-explanation-repository.js';
 import { StaticMemberImportRepository } from './stores/postgres/static-member-import-repository.js';
+import { ChangeOutboxRepository } from './stores/postgres/change-outbox-repository.js';
+import { MembershipHistoryRepository } from './stores/postgres/membership-history-repository.js';
+import { MembershipRepository } from './stores/postgres/membership-repository.js';
+import { SegmentOutboxRepository } from './stores/postgres/segment-outbox-repository.js';
+import { SegmentRepository } from './stores/postgres/segment-repository.js';
 
 /** What the API (GraphQL and the member import route) runs on. */
 export interface ApiDependencies extends ContextDependencies {
@@ -33,33 +38,36 @@ export interface ApiOptions {
  */
 export function createApiDependencies(stores: Stores, auth: AuthConfig, options: ApiOptions = {}): ApiDependencies {
   const { laggingAfterMs = DEFAULT_SERVING.laggingAfterMs, previews = {}, erasureAuditKey, maxLiveSegments } = options;
+  // Requests run on the API's pool (its statement timeout bounds each), imports on theirs.
+  const segments = new SegmentRepository(stores.apiPool);
+  const outbox = new SegmentOutboxRepository(stores.apiPool);
   return {
-    segments: stores.segments,
+    segments,
     catalog: stores.catalog,
     membershipReader: stores.membershipReader,
     laggingAfterMs,
     admin: new SegmentAdmin({
-      segments: stores.segments,
-      memberships: stores.memberships,
-      outbox: stores.segmentOutbox,
-      changeOutbox: stores.changeOutbox,
+      segments,
+      memberships: new MembershipRepository(stores.apiPool),
+      outbox,
+      changeOutbox: new ChangeOutboxRepository(stores.apiPool),
       committed: (ids) => stores.catalog.invalidate(ids),
       ...(maxLiveSegments !== undefined ? { maxLiveSegments } : {}),
     }),
-    previewer: new SegmentPreviewer(stores.segments, stores.rulePreviews, previews),
-    explainer: new MembershipExplainer(stores.segments, new MembershipExplanationRepository(stores.pool)),
+    previewer: new SegmentPreviewer(segments, stores.rulePreviews, previews),
+    explainer: new MembershipExplainer(segments, new MembershipExplanationRepository(stores.apiPool)),
     erasure: new CustomerErasure({
-      erasures: new CustomerErasureRepository(stores.pool),
-      outbox: stores.segmentOutbox,
+      erasures: new CustomerErasureRepository(stores.apiPool),
+      outbox,
       ...(erasureAuditKey ? { auditKey: erasureAuditKey } : {}),
       committed: (ids) => stores.catalog.invalidate(ids),
     }),
     verifyToken: createTokenVerifier(auth),
-    membershipHistory: stores.membershipHistory,
+    membershipHistory: new MembershipHistoryRepository(stores.apiPool),
     memberImport: new MemberImport({
-      segments: stores.segments,
-      imports: new StaticMemberImportRepository(stores.pool),
-      outbox: stores.segmentOutbox,
+      segments: new SegmentRepository(stores.importPool),
+      imports: new StaticMemberImportRepository(stores.importPool),
+      outbox: new SegmentOutboxRepository(stores.importPool),
       committed: (ids) => stores.catalog.invalidate(ids),
     }),
   };

@@ -98,6 +98,8 @@ export interface Config {
   routerOnlyNetwork: boolean;
   /** Most segments not archived at once (MAX_LIVE_SEGMENTS); createSegment past it is QUOTA_EXCEEDED. @defaultValue 100000 */
   maxLiveSegments: number;
+  /** Statement timeout of the API's Postgres pool (API_STATEMENT_TIMEOUT_MS), in ms; the workers' pool has none. @defaultValue 30000 */
+  apiStatementTimeoutMs: number;
 }
 
 /**
@@ -243,6 +245,7 @@ const environmentSchema = z.object({
     .default('Router-Authorization'),
   ROUTER_ONLY_NETWORK: booleanString.default(false),
   MAX_LIVE_SEGMENTS: count(1, 10_000_000, ADMIN_LIMITS.defaultMaxLiveSegments),
+  API_STATEMENT_TIMEOUT_MS: count(100, 3_600_000, 30_000),
 });
 
 /**
@@ -316,6 +319,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(e.ROUTER_SHARED_SECRET ? { routerSecret: { secret: e.ROUTER_SHARED_SECRET, header: e.ROUTER_SECRET_HEADER } } : {}),
     routerOnlyNetwork: e.ROUTER_ONLY_NETWORK,
     maxLiveSegments: e.MAX_LIVE_SEGMENTS,
+    apiStatementTimeoutMs: e.API_STATEMENT_TIMEOUT_MS,
     previews: {
       size: e.PREVIEW_POOL_SIZE,
       statementTimeoutMs: e.PREVIEW_STATEMENT_TIMEOUT_MS,

@@ -30,6 +30,14 @@ export interface Stores {
   pool: pg.Pool;
   /** The preview pool: its own connections, size and timeouts (PreviewPoolConfig); `rulePreviews` runs on it. */
   previewPool: pg.Pool;
+  /**
+   * The API's pool (admin changes, lists, history, explain): a statement
+   * timeout (`apiStatementTimeoutMs`) bounds what one request can make
+   * Postgres do. The workers' long statements (recomputes) run on `pool`.
+   */
+  apiPool: pg.Pool;
+  /** The member import's pool: an upload holds a connection for its whole length, never one of the API's. */
+  importPool: pg.Pool;
   redis: Redis;
   keys: RedisKeys;
   segments: SegmentRepository;
@@ -67,6 +75,10 @@ export interface StoreSettings {
   previewPool?: PreviewPoolConfig;
   /** Where previews connect, for a replica or (in tests) a relay. @defaultValue databaseUrl */
   previewDatabaseUrl?: string;
+  /** Statement timeout of the API's pool, in ms. @defaultValue 30000 */
+  apiStatementTimeoutMs?: number;
+  /** Connections the member import may hold at once (imports beyond wait for one). @defaultValue 2 */
+  importConnections?: number;
 }
 
 // Commands of the general connection (announcements, health) that Redis has
@@ -96,6 +108,18 @@ export async function createStores(
   const previewPool = createPool(config.previewDatabaseUrl ?? config.databaseUrl, {
     ...previewPoolOptions(previewLimits),
     onError: (error) => logger.error({ err: error }, 'postgres idle preview connection error'),
+  });
+
+  // Both connect only when used: a worker process opens neither.
+  const apiPool = createPool(config.databaseUrl, {
+    applicationName: 'segments-api',
+    statementTimeoutMs: config.apiStatementTimeoutMs ?? 30_000,
+    onError: (error) => logger.error({ err: error }, 'postgres idle api connection error'),
+  });
+  const importPool = createPool(config.databaseUrl, {
+    max: config.importConnections ?? 2,
+    applicationName: 'segments-member-import',
+    onError: (error) => logger.error({ err: error }, 'postgres idle import connection error'),
   });
 
   const keys = redisKeys(config.redisPrefix);
@@ -135,6 +159,8 @@ export async function createStores(
   return {
     pool,
     previewPool,
+    apiPool,
+    importPool,
     redis,
     keys,
     segments,
@@ -156,7 +182,7 @@ export async function createStores(
       if (subscriber.status === 'ready') await unsubscribe().catch(() => undefined);
       membershipReader.close();
       await Promise.all([closeRedis(subscriber), closeRedis(redis), closeRedis(servingRedis), closeRedis(bulkRedis)]);
-      await Promise.all([pool.end(), previewPool.end()]);
+      await Promise.all([pool.end(), previewPool.end(), apiPool.end(), importPool.end()]);
     },
   };
 }

@@ -81,6 +81,7 @@ export interface TestStoreOptions {
   previewPool?: PreviewPoolConfig;
   servingBuilt?: boolean;
   serving?: Partial<ServingConfig>;
+  apiStatementTimeoutMs?: number;
 }
 
 /**
@@ -98,6 +99,7 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     serving: { ...DEFAULT_SERVING, ...options.serving },
     ...(options.previewPool ? { previewPool: options.previewPool } : {}),
     ...(options.previewPostgresUrl ? { previewDatabaseUrl: `${options.previewPostgresUrl}${database}` } : {}),
+    ...(options.apiStatementTimeoutMs ? { apiStatementTimeoutMs: options.apiStatementTimeoutMs } : {}),
   }, createLogger('silent'));
   if (options.servingBuilt ?? true) await stores.servingStore.markBuilt();
   return Object.assign(stores, {

@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       routerOnlyNetwork: false,
       timeouts: { headersMs: 10_000, bodyIdleMs: 10_000 },
       maxLiveSegments: 100_000,
+      apiStatementTimeoutMs: 30_000,
     });
   });
 
