@@ -15,7 +15,7 @@ import { createServer } from './server.js';
 import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repository.js';
 import { QueueBoard } from './queue-board/index.js';
 import { bullConnection } from './jobs/maintenance-queue.js';
-import { watchBullConnections } from './jobs/watch-bull-connections.js';
+import { watchBullConnections } from './stores/redis/watch-bull-connections.js';
 import { createStores } from './stores/create-stores.js';
 import { startWorkers } from '../workers/index.js';
 

@@ -31,7 +31,7 @@ import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenan
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
 import { LiveRuleIndex } from './live-rule-index.js';
 import { MembershipPublisher } from './membership-publisher.js';
-import { watchBullConnections } from '../src/jobs/watch-bull-connections.js';
+import { watchBullConnections } from '../src/stores/redis/watch-bull-connections.js';
 import { PollingLoop } from './polling-loop.js';
 import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
 import { createOrderEventProcessor } from './order-event.processor.js';

@@ -1,7 +1,7 @@
 import { createIORedisClient, RedisConnection } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '../logger.js';
-import { dropWhenStalled } from '../stores/redis/client.js';
+import type { Logger } from '../../logger.js';
+import { dropWhenStalled } from './client.js';
 
 // Longer than any blocking wait of BullMQ's (its workers block for at most about 10 s).
 const BULL_STALL_MS = 30_000;
