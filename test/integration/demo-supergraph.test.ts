@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEMO_CUSTOMERS } from '../../examples/customers-subgraph/demo-customers.js';
 import { startDemoSupergraph, type RunningDemoSupergraph } from '../../examples/supergraph/index.js';
+import { freePort } from '../../scripts/free-port.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
@@ -86,4 +89,36 @@ describe('npm run supergraph: the demo customers subgraph and this one behind @a
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('sandbox');
   });
+
+  it('answers without a stack trace when the segments subgraph is not where it looks', async () => {
+    const lost = await startDemoSupergraph({ port: 0, customersPort: 0, segmentsUrl: `http://127.0.0.1:${await freePort()}/` });
+    try {
+      const result = await execute(lost.url, `query { customer(id: "cust-00000001") { name segments { id } } }`);
+      expect(result.errors?.length).toBeGreaterThan(0);
+      expect(JSON.stringify(result)).not.toMatch(/stacktrace|\.js:\d+|\.ts:\d+/);
+    } finally {
+      await lost.stop();
+    }
+  });
+
+  it('npm run supergraph finds the subgraph on its PORT', async () => {
+    const [gatewayPort, customersPort] = [await freePort(), await freePort()];
+    const child = spawn('npm', ['run', '--silent', 'supergraph'], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      env: { ...process.env, PORT: new URL(subgraph.url).port, SUPERGRAPH_PORT: String(gatewayPort), CUSTOMERS_PORT: String(customersPort), SUPERGRAPH_SEGMENTS_URL: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await vi.waitFor(() => expect(output).toContain('supergraph ready'), { timeout: 30_000, interval: 100 });
+      expect(output).toContain(`segments subgraph: http://localhost:${new URL(subgraph.url).port}/`);
+      const result = await execute(`http://127.0.0.1:${gatewayPort}/`, `query { customer(id: "cust-00000002") { name segments { id } } }`);
+      expect(result.errors).toBeUndefined();
+      expect(result.data?.customer?.segments).toEqual([]);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }, 60_000);
 });
