@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../scripts/free-port.js';
+import { spawnService } from '../helpers/service-process.js';
 import { startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
 
@@ -116,24 +116,17 @@ describe('HOST and METRICS_PORT', () => {
 
   it('binds the interface asked for and moves /metrics to its own listener', async () => {
     const [port, metricsPort] = [await freePort(), await freePort()];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts', 'subgraph'], {
-      cwd: new URL('../../', import.meta.url).pathname,
-      env: {
-        ...process.env,
-        NODE_ENV: 'development',
-        DATABASE_URL: stores.namespace.databaseUrl,
-        REDIS_URL: TEST_REDIS_URL,
-        REDIS_PREFIX: stores.namespace.redisPrefix,
-        PORT: String(port),
-        METRICS_PORT: String(metricsPort),
-        HOST: '127.0.0.1',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const service = spawnService('subgraph', {
+      NODE_ENV: 'development',
+      DATABASE_URL: stores.namespace.databaseUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: stores.namespace.redisPrefix,
+      PORT: String(port),
+      METRICS_PORT: String(metricsPort),
+      HOST: '127.0.0.1',
     });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
-      await vi.waitFor(() => expect(output).toContain('metrics listener ready'), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(() => expect(service.output()).toContain('metrics listener ready'), { timeout: 20_000, interval: 100 });
       const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('# TYPE');
@@ -145,8 +138,7 @@ describe('HOST and METRICS_PORT', () => {
         .find((address) => address && address.family === 'IPv4' && !address.internal);
       if (other) await expect(fetch(`http://${other.address}:${port}/health/live`)).rejects.toThrow();
     } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      await service.stop();
     }
   });
 });

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startDemoSupergraph, type RunningDemoSupergraph } from '../../examples/supergraph/index.js';
 import { freePort } from '../../scripts/free-port.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
+import { spawnService } from '../helpers/service-process.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
@@ -11,7 +10,6 @@ import { adminToken } from '../helpers/tokens.js';
 // Issue 16, "Router-only access": with ROUTER_SHARED_SECRET set, only requests
 // carrying it reach GraphQL and the member import.
 const SECRET = 'a-router-secret-of-at-least-32-characters';
-const ROOT = new URL('../../', import.meta.url).pathname;
 
 describe('router-only access (ROUTER_SHARED_SECRET)', () => {
   let stores: TestStores;
@@ -129,23 +127,22 @@ describe('production without the router secret', () => {
     await stores?.dispose();
   });
 
-  const start = async (role: string, env: Record<string, string>) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts', role], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production', DATABASE_URL: stores.namespace.databaseUrl, REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: stores.namespace.redisPrefix, PORT: String(await freePort()), WORKER_PORT: String(await freePort()), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const start = async (role: 'all' | 'subgraph' | 'worker', env: Record<string, string>) =>
+    spawnService(role, {
+      NODE_ENV: 'production',
+      DATABASE_URL: stores.namespace.databaseUrl,
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: stores.namespace.redisPrefix,
+      PORT: String(await freePort()),
+      WORKER_PORT: String(await freePort()),
+      ...env,
     });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return { child, output: () => output };
-  };
 
   it('refuses to start the subgraph, saying what to set', async () => {
-    for (const role of ['subgraph', 'all']) {
-      const { child, output } = await start(role, {});
-      const [code] = (await once(child, 'exit')) as [number];
-      expect(code).toBe(1);
+    for (const role of ['subgraph', 'all'] as const) {
+      const service = await start(role, {});
+      const output = service.output;
+      expect(await service.exited).toBe(1);
       expect(output()).toContain('Invalid configuration: production needs ROUTER_SHARED_SECRET');
       expect(output()).toContain('ROUTER_ONLY_NETWORK=true');
     }
@@ -156,12 +153,10 @@ describe('production without the router secret', () => {
       ['worker', {}, 'worker operations listener ready'],
       ['subgraph', { ROUTER_ONLY_NETWORK: 'true' }, 'subgraph ready'],
     ] as const) {
-      const { child, output } = await start(role, env);
-      await vi.waitFor(() => expect(output()).toContain(ready), { timeout: 20_000, interval: 100 });
-      expect(output()).not.toContain('ROUTER_SHARED_SECRET is not set');
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number];
-      expect(code).toBe(0);
+      const service = await start(role, env);
+      await vi.waitFor(() => expect(service.output()).toContain(ready), { timeout: 20_000, interval: 100 });
+      expect(service.output()).not.toContain('ROUTER_SHARED_SECRET is not set');
+      expect(await service.stop()).toBe(0);
     }
   });
 });

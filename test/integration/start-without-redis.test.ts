@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../scripts/free-port.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
+import { spawnService } from '../helpers/service-process.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
 import { createTestStores, REDIS_TARGET, type TestStores } from '../helpers/test-environment.js';
 
@@ -27,18 +26,13 @@ describe('a subgraph started while Redis is down', () => {
 
   it('answers from Postgres, reports Redis not ready, and is ready once Redis returns', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts', 'subgraph'], {
-      cwd: new URL('../../', import.meta.url).pathname,
-      env: {
-        ...process.env,
-        NODE_ENV: 'development',
-        DATABASE_URL: stores.namespace.databaseUrl,
-        REDIS_URL: `redis://127.0.0.1:${relay.port}`,
-        REDIS_PREFIX: stores.namespace.redisPrefix,
-        PORT: String(port),
-        LOG_LEVEL: 'error',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+    const service = spawnService('subgraph', {
+      NODE_ENV: 'development',
+      DATABASE_URL: stores.namespace.databaseUrl,
+      REDIS_URL: `redis://127.0.0.1:${relay.port}`,
+      REDIS_PREFIX: stores.namespace.redisPrefix,
+      PORT: String(port),
+      LOG_LEVEL: 'error',
     });
     const url = `http://127.0.0.1:${port}/`;
     const source = async () => {
@@ -60,8 +54,7 @@ describe('a subgraph started while Redis is down', () => {
       await vi.waitFor(async () => expect((await fetch(`${url}health/ready`)).status).toBe(200), { timeout: 20_000, interval: 200 });
       await vi.waitFor(async () => expect(await source()).toEqual({ isInSegment: true, segmentsFreshness: { source: 'REDIS' } }), { timeout: 20_000, interval: 200 });
     } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      await service.stop();
     }
   }, 60_000);
 });
