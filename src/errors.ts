@@ -181,7 +181,7 @@ const CALLER_CODES = new Set([
 
 const internalError = { message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
 
-// Internal errors already logged with their request (requestLog's plugin), so the formatter does not log them again.
+// Internal errors already logged with their request (the access log's plugin), so the formatter does not log them again.
 const loggedWithRequest = new WeakSet<object>();
 
 /**
@@ -223,7 +223,8 @@ export function createErrorFormatter(onInternalError: (error: unknown) => void) 
       // "Did you mean ...?" would list fields a caller may not know of (field suggestions).
       return { ...formatted, message: formatted.message.replace(/ ?Did you mean .*\?$/, ''), extensions };
     }
-    if (!(typeof original === 'object' && original !== null && loggedWithRequest.has(original))) onInternalError(original);
+    // WeakSet.has of a primitive (a thrown string) is false: such an error is reported here.
+    if (!loggedWithRequest.has(original as object)) onInternalError(original);
     return { ...internalError, ...(formatted.path ? { path: formatted.path } : {}) };
   };
 }

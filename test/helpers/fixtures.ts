@@ -47,3 +47,10 @@ export async function addMembers(
   await stores.memberships.recordEvents(segmentId, added, 'ENTERED', { at: since, cause: 'manual', segmentVersion: 1 });
   await publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
 }
+
+/** A rule of `depth` nested `not`s around one condition: input built to break a server. */
+export function deeplyNestedRule(depth: number): object {
+  let rule: object = { lastOrder: { olderThanDays: 1 } };
+  for (let i = 0; i < depth; i++) rule = { not: rule };
+  return rule;
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deeplyNestedRule } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
@@ -20,12 +21,6 @@ describe('hostile input', () => {
     await stores?.dispose();
   });
 
-  const deepRule = (depth: number) => {
-    let rule: object = { lastOrder: { olderThanDays: 1 } };
-    for (let i = 0; i < depth; i++) rule = { not: rule };
-    return rule;
-  };
-
   it('a rule nested 5,000 levels deep in variables', async () => {
     // Built as text: JSON.stringify itself cannot nest that deep.
     const rule = `${'{"not":'.repeat(5000)}{"lastOrder":{"olderThanDays":1}}${'}'.repeat(5000)}`;
@@ -43,7 +38,7 @@ describe('hostile input', () => {
   });
 
   it.each([
-    ['a rule nested 3,000 levels deep in the query text', `mutation { createSegment(input: { name: "x", rule: ${JSON.stringify(deepRule(3000)).replace(/"(\w+)":/g, '$1:')} }) { id } }`, {}],
+    ['a rule nested 3,000 levels deep in the query text', `mutation { createSegment(input: { name: "x", rule: ${JSON.stringify(deeplyNestedRule(3000)).replace(/"(\w+)":/g, '$1:')} }) { id } }`, {}],
     ['a rule nested 30,000 levels deep in the query text', `mutation { createSegment(input: { name: "x", rule: ${'{ not: '.repeat(30_000)}{ inSegment: "1" }${' }'.repeat(30_000)} }) { id } }`, {}],
     ['an Int beyond 32 bits', `mutation { createSegment(input: { name: "x", rule: { orderCount: { op: GT, value: 99999999999 } } }) { id } }`, {}],
     ['a DateTime that is not one', `mutation ($since: DateTime) { createSegment(input: { name: "x", rule: { orderCount: { op: GT, value: 1, filter: { since: $since } } } }) { id } }`, { since: 'last tuesday' }],

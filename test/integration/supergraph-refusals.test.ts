@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deeplyNestedRule } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
@@ -24,14 +25,8 @@ describe('refusals through the supergraph', () => {
     await stores?.dispose();
   });
 
-  const deepRule = (depth: number) => {
-    let rule: object = { lastOrder: { olderThanDays: 1 } };
-    for (let i = 0; i < depth; i++) rule = { not: rule };
-    return rule;
-  };
-
   it.each([
-    ['a rule nested 200 levels deep', 'mutation ($r: SegmentRuleInput!) { createSegment(input: { name: "deep", rule: $r }) { id } }', () => ({ r: deepRule(200) }), 'BAD_USER_INPUT'],
+    ['a rule nested 200 levels deep', 'mutation ($r: SegmentRuleInput!) { createSegment(input: { name: "deep", rule: $r }) { id } }', () => ({ r: deeplyNestedRule(200) }), 'BAD_USER_INPUT'],
     ['a name with NUL', 'mutation ($n: String!) { createSegment(input: { name: $n }) { id } }', () => ({ n: 'a\u0000' }), 'BAD_USER_INPUT'],
     ['an empty name', 'mutation { createSegment(input: { name: "  " }) { id } }', () => ({}), 'BAD_USER_INPUT'],
     ['a history of 100 segments', '{ segments(first: 100) { edges { node { sizeHistory(days: 366) { size } } } } }', () => ({}), 'COST_LIMIT_EXCEEDED'],
