@@ -129,7 +129,7 @@ export function batchCosts(lines: readonly BatchLine[]): BatchCosts {
   };
 }
 
-/** The cost table's columns, one row per phase (README "Benchmarks"). */
+/** The cost table's columns, one row per phase (docs/benchmarks.md). */
 export const BATCH_COST_HEADER = [
   'phase',
   'batches',

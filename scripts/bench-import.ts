@@ -49,7 +49,7 @@ import { redisKeys } from '../src/stores/redis/keys.js';
 import { benchRun, hasExited, peakRssMb, serviceEntry, startChild, stopAllChildren, tail } from './bench-processes.js';
 import { freePort } from './free-port.js';
 
-// The queue whose worker publishes membership events (README "Membership pipeline").
+// The queue whose worker publishes membership events (docs/pipeline.md).
 const MAINTENANCE_QUEUE = 'maintenance';
 // Ids per chunk the client writes: about 150 KB.
 const IDS_PER_CHUNK = 10_000;

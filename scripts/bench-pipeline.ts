@@ -9,7 +9,7 @@
  * WORKER_PORT and LOG_LEVEL=debug, and one `... subgraph`) against real
  * Postgres and Redis:
  *
- * 1. day-one segments (the README's three plus a composite `inSegment` +
+ * 1. day-one segments (the reference design's three kinds plus a composite `inSegment` +
  *    country rule): create -> served; each one's first computation (create ->
  *    computed) against the bare SQL that finds its members and writes their
  *    ids (`CREATE TABLE ... AS` the rule's compiled members query, target
@@ -97,7 +97,7 @@ import {
 import { prng, SEEDED_STORES, SEGMENT_MIXES, segmentMix, storeId, type SegmentMix, type SegmentSpec } from './bench-segment-mix.js';
 import { freePort } from './free-port.js';
 
-// Names this benchmark relies on (README "Membership pipeline" and "Data").
+// Names this benchmark relies on (docs/pipeline.md and "Data").
 const RECOMPUTE_QUEUE = 'segment-recompute';
 const RECOMPUTE_JOB = 'recompute-segment';
 const ORDER_EVENTS_QUEUE = 'order-events';

@@ -156,7 +156,7 @@ async function main() {
       const measured: Record<string, Load> = {};
       for (const [name, args] of [
         ['floor', [dist('bench-serve-floor.js')]],
-        // As `npm run start:subgraph` and the compose file run it (README "Serving speed").
+        // As `npm run start:subgraph` and the compose file run it (docs/benchmarks.md "Serving speed").
         ['subgraph', [SUBGRAPH_HEAP_FLAG, dist('../src/index.js'), 'subgraph']],
       ] as const) {
         const port = await freePort();

@@ -2,7 +2,7 @@
  * npm run board:screenshot
  *
  * Checks the queue board in a real browser and saves docs/queue-board.png
- * (README "Queue board"). It starts a subgraph on a throwaway database and
+ * (docs/operations.md "Queue board"). It starts a subgraph on a throwaway database and
  * Redis prefix (from DATABASE_URL and REDIS_URL's servers), puts a few jobs
  * in every queue, signs in through the real form (POST /admin/sign-in) with
  * a token for a secret of its own, and points headless Chromium (Debian's

@@ -68,26 +68,26 @@ export interface Config {
   serving: ServingConfig;
   /** What one operation may ask for; see `OperationLimits`. */
   limits: OperationLimits;
-  /** Execute operations compiled by graphql-jit (README "Serving speed"). @defaultValue true */
+  /** Execute operations compiled by graphql-jit (docs/benchmarks.md "Serving speed"). @defaultValue true */
   compiledExecution: boolean;
   /**
    * Membership events that happened longer ago than this many days are
-   * dropped, but for the latest of each membership (README "Retention").
+   * dropped, but for the latest of each membership (docs/pipeline.md "Retention").
    * @defaultValue 180
    */
   membershipEventRetentionDays: number;
-  /** Entries of the membership-events stream older than this are trimmed, in ms (README "Retention"). @defaultValue 7 days */
+  /** Entries of the membership-events stream older than this are trimmed, in ms (docs/pipeline.md "Retention"). @defaultValue 7 days */
   membershipStreamRetentionMs: number;
   /** What previews may cost; see `PreviewConfig`. */
   previews: PreviewConfig;
-  /** Keys the hash under which eraseCustomer's audit log names a customer (README "Erasure"). Optional; a secret. */
+  /** Keys the hash under which eraseCustomer's audit log names a customer (docs/api.md "Erasure"). Optional; a secret. */
   erasureAuditKey?: string;
   /** The largest member list `PUT /admin/segments/{id}/members` accepts, in bytes after decompression. @defaultValue 268435456 (256 MiB) */
   memberImportMaxBytes: number;
   /**
    * The secret the router sends in `header` (ROUTER_SHARED_SECRET,
    * ROUTER_SECRET_HEADER): GraphQL and the member import answer only
-   * requests that carry it (README "Router-only access"). Optional outside
+   * requests that carry it (docs/configuration.md "Router-only access"). Optional outside
    * production.
    */
   routerSecret?: { secret: string; header: string };
@@ -103,7 +103,7 @@ export interface Config {
 }
 
 /**
- * How much work previews may cause (README "Admin API limits"): the preview
+ * How much work previews may cause (docs/api.md "Admin API limits"): the preview
  * pool's size and timeouts (`PreviewPoolConfig`), and how many previews one
  * caller may run at once.
  */
@@ -114,7 +114,7 @@ export interface PreviewConfig extends PreviewPoolConfig {
 
 export const DEFAULT_PREVIEWS: PreviewConfig = { ...DEFAULT_PREVIEW_POOL, maxConcurrentPerToken: 1 };
 
-/** What one operation may ask for (README "Operation limits"). */
+/** What one operation may ask for (docs/api.md "Operation limits"). */
 export interface OperationLimits {
   /** Deepest field nesting, introspection aside. @defaultValue 15 */
   maxDepth: number;

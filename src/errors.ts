@@ -58,7 +58,7 @@ export class MalformedRepresentationError extends SegmentsError {
 }
 
 /**
- * A line of a member list (README "Admin API", the member import) that is
+ * A line of a member list (docs/api.md "Admin API", the member import) that is
  * not a customer id. `line` counts from 1.
  */
 export class MalformedLineError extends SegmentsError {
@@ -112,7 +112,7 @@ export class ConflictError extends SegmentsError {
 }
 
 /**
- * An operation over the configured limits (README "Operation limits"),
+ * An operation over the configured limits (docs/api.md "Operation limits"),
  * refused before execution with HTTP 400. `limit` names the limit.
  */
 export class CostLimitError extends SegmentsError {
@@ -126,7 +126,7 @@ export class CostLimitError extends SegmentsError {
 }
 
 /**
- * A change that would take the service past a configured quota (README
+ * A change that would take the service past a configured quota (docs/api.md
  * "Admin API limits"); nothing changed. `limit` names the quota, `max` its value.
  */
 export class QuotaExceededError extends SegmentsError {
@@ -141,7 +141,7 @@ export class QuotaExceededError extends SegmentsError {
 }
 
 /**
- * A preview that ran longer than the preview statement timeout (README
+ * A preview that ran longer than the preview statement timeout (docs/api.md
  * "Admin API limits"); the caller should narrow the rule.
  */
 export class PreviewTimeoutError extends SegmentsError {
@@ -152,7 +152,7 @@ export class PreviewTimeoutError extends SegmentsError {
 }
 
 /**
- * Work refused because too much of its kind is running (README "Admin API
+ * Work refused because too much of its kind is running (docs/api.md "Admin API
  * limits"); the caller may try again once it has finished. `limit` names the
  * limit: `previewsPerToken` or `previewPool`.
  */

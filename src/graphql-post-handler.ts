@@ -6,7 +6,7 @@ import { deepDocumentRefusal } from './graphql/document-nesting-limit.js';
 /**
  * The hot path of the subgraph: `POST /` with a plain JSON body, straight from
  * Node's `http` into Apollo Server, without Express' router and body parser
- * (about a tenth of a request's CPU when the answer is one customer; README
+ * (about a tenth of a request's CPU when the answer is one customer; docs/benchmarks.md
  * "Serving speed"). `accepts` says which requests it takes; every other
  * request (other paths, encodings, charsets) goes through Express, which
  * answers the same way. Refusals are the same GraphQL-shaped JSON, and an
@@ -64,7 +64,7 @@ export function createGraphQLPostHandler<TContext extends BaseContext>(
 
 /**
  * The request body as JSON, or the refusal Express' body parser would give
- * (README "Errors"). A body over the limit is refused as soon as it passes
+ * (docs/api.md "Errors"). A body over the limit is refused as soon as it passes
  * it; the connection is closed after the answer instead of reading the rest.
  */
 function readJson(req: http.IncomingMessage): Promise<{ json: unknown } | { refused: HttpError; close?: true }> {

@@ -6,7 +6,7 @@ import { RequestAuth } from './auth/request-auth.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import { httpError, PayloadTooLargeError, toHttpError, type HttpError } from './errors.js';
 
-/** Where the member import is served (README "Admin API"). */
+/** Where the member import is served (docs/api.md "Admin API"). */
 export const MEMBER_IMPORT_PATH = '/admin/segments/:id/members';
 
 export interface MemberImportRouteOptions {

@@ -46,7 +46,7 @@ export interface ServerOptions {
   secureAdminCookie?: boolean;
   /**
    * Answer GraphQL and the member import only to requests carrying the
-   * router's shared secret (README "Router-only access"); absent, anyone who
+   * router's shared secret (docs/configuration.md "Router-only access"); absent, anyone who
    * reaches the port may query. @defaultValue undefined
    */
   routerSecret?: RouterSecretOptions;

@@ -38,7 +38,7 @@ export interface ChangeEvaluatorOptions {
   evaluationsPerRead?: number;
 }
 
-/** What one batch cost and did: the cost model's figures (README "Event path"). */
+/** What one batch cost and did: the cost model's figures (docs/pipeline.md "The event path"). */
 export interface BatchReport {
   /** The time of computation: relative windows were measured back from it. */
   asOf: Date;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { BadUserInputError } from '../errors.js';
 import { formatPath } from '../rules/parse-rule.js';
 
-/** Limits of admin inputs (README "Admin API"). */
+/** Limits of admin inputs (docs/api.md "Admin API"). */
 export const ADMIN_LIMITS = {
   maxNameLength: 100,
   maxDescriptionLength: 1000,

@@ -21,8 +21,8 @@ const MAX_CHAR_BYTES = 4;
  * Throws MalformedLineError (BAD_USER_INPUT, with the line number) at the
  * first line that is not an id: an empty line, one longer than
  * `maxIdLength` characters, with a comma, a double quote, a control
- * character or spaces around it, or bytes that are not UTF-8 (README "Admin
- * API"); BAD_USER_INPUT when the list holds no id. Duplicates are left to the
+ * character or spaces around it, or bytes that are not UTF-8 (docs/api.md
+ * "Member import"); BAD_USER_INPUT when the list holds no id. Duplicates are left to the
  * consumer, which imports a set.
  */
 export async function* customerIdLines(body: AsyncIterable<Buffer>, maxIdLength: number): AsyncGenerator<Buffer> {

@@ -26,7 +26,7 @@ export interface SegmentPreviewerOptions {
 /**
  * Previews of rules, evaluated now with the same compiler the workers use.
  * Nothing is saved. The statements run on the preview pool, whose timeouts
- * bound them (README "Admin API limits").
+ * bound them (docs/api.md "Admin API limits").
  */
 export class SegmentPreviewer {
   private readonly concurrency: CallerConcurrency;

@@ -338,7 +338,7 @@ export type Mutation = {
    * changes at once, and has the workers delete their Redis serving key. The
    * erasure is recorded in an audit log under a hash of the id, never the id.
    * Orders and customer records belong to their own services and are not
-   * touched here (README "Erasure"). Erasing twice is harmless.
+   * touched here (docs/api.md "Erasure"). Erasing twice is harmless.
    */
   eraseCustomer: ErasureReport;
   /** Asks for a full recompute of a RULE segment now, without waiting for its schedule. */
@@ -587,7 +587,7 @@ export type Segment = {
    * (a day runs from 00:00 to 24:00 UTC), oldest first; the last entry is today,
    * with the size now. Days before the segment was created are left out, and so
    * are days that ended before retention started dropping changes (see
-   * README "Retention"): the list can be shorter than `days`. Needs the
+   * docs/pipeline.md "Retention"): the list can be shorter than `days`. Needs the
    * `segments:read` scope.
    */
   sizeHistory: Array<SegmentSizeOnDay>;

@@ -16,7 +16,7 @@ const NOT_COMPILED = Symbol('not compiled');
  * and name) is compiled once into a JavaScript function, which then runs
  * resolvers and serializes leaves without graphql-js' per-field
  * interpretation. At a page of 100 customers that is most of a request's CPU
- * (README "Serving speed").
+ * (docs/benchmarks.md "Serving speed").
  *
  * Apollo Server takes a custom executor only through its gateway interface,
  * so this is one: it "loads" the subgraph schema it is given and never

@@ -30,7 +30,7 @@ export function operationLimits(limits: OperationLimits): { plugins: ApolloServe
   return { plugins: [...armorPlugins, entityCostLimit(limits), historyScanLimit(limits), onePreviewPerOperation()], validationRules: armor.validationRules };
 }
 
-/** The Query fields that run a rule over the whole customer base (README "Admin API limits"). */
+/** The Query fields that run a rule over the whole customer base (docs/api.md "Admin API limits"). */
 const PREVIEW_FIELDS = new Set(['previewSegment', 'previewSegmentChange']);
 
 /**

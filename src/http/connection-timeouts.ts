@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { httpError } from '../errors.js';
 
-/** How long a client may take to send its request (README "Connections"). */
+/** How long a client may take to send its request (docs/configuration.md "Connections"). */
 export interface ConnectionTimeouts {
   /** From connecting to the end of the request's headers; answered 408 by Node. @defaultValue 10000 */
   headersMs: number;

@@ -1,5 +1,5 @@
 /**
- * Every Prometheus metric of the service (README "Operations > Metrics"), on
+ * Every Prometheus metric of the service (docs/operations.md "Metrics"), on
  * prom-client's default registry: one registry per process, served at
  * `GET /metrics` by the subgraph and by the worker's operations listener.
  * Labels are bounded: no customer or segment ids.

@@ -24,7 +24,7 @@ const CROSS_SITE = httpError(403, 'FORBIDDEN', 'A request that changes state mus
 
 /**
  * The queue board at `/admin/queues`, and the sign-in that lets a person
- * reach it (README "Queue board"). Scripts send `Authorization: Bearer`;
+ * reach it (docs/operations.md "Queue board"). Scripts send `Authorization: Bearer`;
  * browsers sign in at `/admin/sign-in` and carry the session cookie
  * (admin-session.ts). Both need `segments:write`. Without a valid token a
  * browser is sent to the sign-in page and any other client gets 401 JSON;

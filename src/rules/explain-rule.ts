@@ -109,7 +109,7 @@ function describe(condition: Condition, actual: string | null, asOf: Date): { su
   }
   if ('attribute' in condition) {
     const { field, op, value, values } = condition.attribute;
-    // A missing attribute makes every comparison false, NEQ and NOT_IN included (README "Rule language").
+    // A missing attribute makes every comparison false, NEQ and NOT_IN included (docs/api.md "Rule language").
     const shown =
       actual !== null ? (field === 'createdAt' ? actual : JSON.stringify(actual)) : op === 'NEQ' || op === 'NOT_IN' ? 'missing (a missing attribute fails every comparison)' : 'missing';
     const list = () => values!.map((v) => JSON.stringify(v)).join(', ');

@@ -4,7 +4,7 @@
  * stored in `segments.rule` is what clients read back. Dates are ISO strings
  * so the JSON round-trips unchanged.
  *
- * Semantics (README "Rule language"):
+ * Semantics (docs/api.md "Rule language"):
  * - a customer with no matching orders has orderCount = 0 and orderTotal = 0;
  * - lastOrder matches only customers with a matching order;
  * - relative windows are measured back from the time of computation (`asOf`),

@@ -1,7 +1,7 @@
 // Lives with the stores that read it, so that stores/ never imports the config module.
 
 /**
- * The connections previews run on (README "Admin API limits"): a pool of
+ * The connections previews run on (docs/api.md "Admin API limits"): a pool of
  * their own, apart from the one that serves reads, so that however many
  * previews run, a public read never waits for them.
  */

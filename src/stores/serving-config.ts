@@ -1,6 +1,6 @@
 // Lives with the stores that read it, so that stores/ never imports the config module.
 
-/** The serving path's budgets (README "Serving when a store fails"). */
+/** The serving path's budgets (docs/api.md "Serving when a store fails"). */
 export interface ServingConfig {
   /** A Redis read slower than this is served from Postgres instead, in ms. @defaultValue 50 */
   redisTimeoutMs: number;

@@ -60,7 +60,7 @@ describe('eraseCustomer', () => {
     }
     // The event path can serve "Regulars" before its first computation has applied. An erasure
     // meanwhile would be followed by that computation deriving the membership again from the
-    // orders still there (README "Erasure"), which these tests do not mean to show.
+    // orders still there (docs/api.md "Erasure"), which these tests do not mean to show.
     await vi.waitFor(
       async () =>
         expect((await stores.pool.query(`SELECT last_computed_at IS NOT NULL AND computing_since IS NULL AS done FROM segments WHERE id = $1`, [regular])).rows[0].done).toBe(true),

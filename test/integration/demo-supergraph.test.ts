@@ -11,11 +11,11 @@ import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgrap
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
 
-// The README's own examples, so the README cannot drift from what `npm run supergraph` serves.
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-function readmeOperation(name: string): string {
-  const block = [...README.matchAll(/```graphql\n([\s\S]*?)```/g)].map(([, body]) => body!).find((body) => body.startsWith(`query ${name}`));
-  if (!block) throw new Error(`README has no \`query ${name}\` example`);
+// The API guide's own examples, so docs/api.md cannot drift from what `npm run supergraph` serves.
+const API_GUIDE = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+function apiGuideOperation(name: string): string {
+  const block = [...API_GUIDE.matchAll(/```graphql\n([\s\S]*?)```/g)].map(([, body]) => body!).find((body) => body.startsWith(`query ${name}`));
+  if (!block) throw new Error(`docs/api.md has no \`query ${name}\` example`);
   return block;
 }
 
@@ -38,17 +38,17 @@ describe('npm run supergraph: the demo customers subgraph and this one behind @a
     await stores?.dispose();
   });
 
-  it("serves the README's page query: a name from the customers example, segments from here", async () => {
+  it("serves the API guide's page query: a name from the customers example, segments from here", async () => {
     const vip = await createSegment(stores, 'VIP');
     await addMembers(stores, vip.id, ['cust-00000001']);
-    const query = readmeOperation('CustomerPage').replace('isInSegment(id: "42")', `isInSegment(id: "${vip.id}")`);
+    const query = apiGuideOperation('CustomerPage').replace('isInSegment(id: "42")', `isInSegment(id: "${vip.id}")`);
 
     const result = await execute(supergraph.url, query, { id: 'cust-00000001' });
     expect(result.errors).toBeUndefined();
     expect(result.data).toEqual({ customer: { name: 'Ada Lovelace', segments: [{ id: String(vip.id), name: 'VIP' }], isInSegment: true } });
   });
 
-  it("serves the README's preview example with an admin token, naming the sampled customers", async () => {
+  it("serves the API guide's preview example with an admin token, naming the sampled customers", async () => {
     const created = await execute(
       supergraph.url,
       `mutation { createSegment(input: { name: "Lapsed", rule: { lastOrder: { olderThanDays: 30 } } }) { id } }`,
@@ -56,13 +56,13 @@ describe('npm run supergraph: the demo customers subgraph and this one behind @a
       admin,
     );
     expect(created.errors).toBeUndefined();
-    const change = readmeOperation('PreviewChange').replace('previewSegmentChange(id: "3"', `previewSegmentChange(id: "${created.data!.createSegment.id}"`);
+    const change = apiGuideOperation('PreviewChange').replace('previewSegmentChange(id: "3"', `previewSegmentChange(id: "${created.data!.createSegment.id}"`);
     const lapsed60 = await stores.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM (SELECT 1 FROM orders GROUP BY customer_id HAVING max(created_at) < now() - interval '60 days') x`,
     );
     expect(lapsed60.rows[0]!.n).toBeGreaterThan(3); // the seed makes the sample full
 
-    const result = await execute(supergraph.url, readmeOperation('Preview'), {}, admin);
+    const result = await execute(supergraph.url, apiGuideOperation('Preview'), {}, admin);
     expect(result.errors).toBeUndefined();
     expect(result.data!.previewSegment.size).toBe(lapsed60.rows[0]!.n);
     expect(result.data!.previewSegment.sample).toHaveLength(3);
@@ -80,7 +80,7 @@ describe('npm run supergraph: the demo customers subgraph and this one behind @a
   });
 
   it('passes the Authorization header on to the segments subgraph, and refuses admin fields without it', async () => {
-    const result = await execute(supergraph.url, readmeOperation('Preview'));
+    const result = await execute(supergraph.url, apiGuideOperation('Preview'));
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
   });
 

@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { serviceMetricNames } from '../helpers/metric-names.js';
 
 // The dashboard and the alerts may only read metrics the service exports
-// (src/metrics/, README "Metrics"), prom-client's default metrics under the
+// (src/metrics/, docs/operations.md "Metrics"), prom-client's default metrics under the
 // same prefix, and Prometheus's own `up`.
 async function defaultMetricNames(): Promise<string[]> {
   const registry = new Registry();
@@ -92,8 +92,8 @@ describe('the alert rules (ops/prometheus/alerts.yml)', () => {
     }
   });
 
-  it('explains every alert in the README', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(alerts.map((rule) => rule.alert).filter((name) => !readme.includes(`\`${name}\``))).toEqual([]);
+  it('explains every alert in docs/operations.md', () => {
+    const operations = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+    expect(alerts.map((rule) => rule.alert).filter((name) => !operations.includes(`\`${name}\``))).toEqual([]);
   });
 });

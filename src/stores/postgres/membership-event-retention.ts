@@ -56,7 +56,7 @@ const PRUNE_BATCH_SQL = `
          (SELECT max(id) FROM prefix)::text AS "prefixEnd", (SELECT count(*) FROM deleted)::int AS deleted`;
 
 /**
- * Retention of membership history (README "Retention"): drops events that
+ * Retention of membership history (docs/pipeline.md "Retention"): drops events that
  * happened longer ago than the retention, except the latest event of each
  * membership (so that when a customer entered or left stays known) and
  * events not published yet (the outbox of the serving store). Walks the

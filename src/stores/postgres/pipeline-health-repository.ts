@@ -10,7 +10,7 @@ export interface PipelineBacklogAges {
   segmentOutboxEffect: number;
 }
 
-/** How far behind the pipeline's outboxes are (README "Operations > Metrics"). Each min() reads one index end. */
+/** How far behind the pipeline's outboxes are (docs/operations.md "Metrics"). Each min() reads one index end. */
 export class PipelineHealthRepository {
   constructor(private readonly db: Queryable) {}
 

@@ -50,7 +50,7 @@ const APPLY_CHUNK = 20_000;
  * From this many segments, a group is computed in one pass over the customers
  * in the worker; below, each by its rule's SQL. A rule's SQL reads only the
  * orders of its stores (a few seconds at 1M customers / 10M orders), the pass
- * reads every customer (README "Benchmarks > Membership pipeline").
+ * reads every customer (docs/benchmarks.md "Membership pipeline").
  */
 const GROUP_PASS_FROM = 8;
 /** Below this many changes the planner's defaults for a fresh temporary table serve as well as statistics. */

@@ -2,7 +2,7 @@
  * The one place Redis key and channel names are built. Every name starts with
  * the configured prefix so deployments and test runs can share a Redis.
  *
- * Layout (README "Redis layout"):
+ * Layout (docs/operations.md "Redis layout"):
  * - `{prefix}c:{customerId}`: hash of the customer's memberships; field = the
  *   segment's small integer id, value = when the customer entered it (epoch
  *   milliseconds). "All segments of C" is one HGETALL, "is C in S" one HEXISTS.
@@ -16,9 +16,9 @@
  *   committed change is in the serving keys; the publisher moves it.
  * - `{prefix}serving:replacing`: set of the ids of segments whose members an
  *   import replaced and the publisher is still carrying over; reads take
- *   those segments from Postgres meanwhile (README "Member import").
+ *   those segments from Postgres meanwhile (docs/api.md "Member import").
  * - `{prefix}membership-events`: stream of every enter and leave, for
- *   downstream consumers (README "Membership events").
+ *   downstream consumers (docs/pipeline.md, "Membership events").
  * - `{prefix}bull:*`: BullMQ's queues.
  */
 export interface RedisKeys {

@@ -2,7 +2,7 @@ import type { MembershipCause } from '../../domain/membership-cause.js';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
 
-/** One enter or leave, as published on the stream (README "Membership events"). */
+/** One enter or leave, as published on the stream (docs/pipeline.md, "Membership events"). */
 export interface MembershipEvent {
   /** The event's id in Postgres (`segment_membership_events.id`): consumers dedupe on it. */
   id: string;
@@ -24,7 +24,7 @@ const FIELDS_PER_EVENT = 7;
 
 // KEYS[1]: the stream; ARGV[1]: its length to keep; then 7 values per event.
 // One XADD per event, as a pipeline of XADDs would send, at a fraction of the
-// client's cost per event (README "Benchmarks", the member import).
+// client's cost per event (docs/benchmarks.md, the member import).
 const APPEND_EVENTS = `for i = 2, #ARGV, ${FIELDS_PER_EVENT} do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'eventId', ARGV[i], 'segmentId', ARGV[i + 1], 'customerId', ARGV[i + 2],
     'change', ARGV[i + 3], 'at', ARGV[i + 4], 'cause', ARGV[i + 5], 'segmentVersion', ARGV[i + 6])
@@ -44,7 +44,7 @@ export interface MembershipEventStreamOptions {
 /**
  * Appends membership events to the `{prefix}membership-events` stream, which
  * keeps about the last STREAM_MAX_LENGTH entries and none much older than
- * the retention (README "Retention").
+ * the retention (docs/pipeline.md "Retention").
  */
 export class MembershipEventStream {
   private readonly retentionMs: number;

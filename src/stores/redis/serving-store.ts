@@ -48,7 +48,7 @@ const WRITE_CHUNK = 1000;
 // KEYS: customer keys; ARGV: a (segment id, entered at) pair per key, the
 // time empty for a leave. Applies them in order: HSET on an enter, HDEL on a
 // leave. One command per WRITE_CHUNK changes costs the client a tenth of a
-// pipeline of HSETs and HDELs (README "Benchmarks", the member import), and
+// pipeline of HSETs and HDELs (docs/benchmarks.md, the member import), and
 // holds Redis for a few milliseconds at most. Like READ_MEMBERSHIPS, all its
 // keys must be in one Redis.
 const APPLY_CHANGES = `for i = 1, #KEYS do
