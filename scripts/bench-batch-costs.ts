@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 /**
  * One evaluated batch, as the worker logs it at debug level (`changes
- * evaluated`, workers/change-evaluator.ts). A field the worker does not log
+ * evaluated`, src/pipeline/change-evaluator.ts). A field the worker does not log
  * (`conditions` before issue 15) is null.
  */
 export interface BatchLine {

@@ -42,7 +42,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { from as copyFrom } from 'pg-copy-streams';
-import { migrationsDir } from '../src/paths.js';
+import { migrationsDir } from '../src/platform/paths.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 import { redisKeys } from '../src/stores/redis/keys.js';

@@ -10,12 +10,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createApiDependencies } from '../src/api-dependencies.js';
-import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createServer } from '../src/server.js';
-import { createStores } from '../src/stores/create-stores.js';
-import { rebuildServingStore } from '../src/stores/rebuild-serving-store.js';
+import { createApiDependencies } from '../src/graphql/api-dependencies.js';
+import { loadConfig } from '../src/platform/config.js';
+import { createLogger } from '../src/platform/logger.js';
+import { createServer } from '../src/http/server.js';
+import { createStores } from '../src/platform/create-stores.js';
+import { rebuildServingStore } from '../src/pipeline/rebuild-serving-store.js';
 
 const { values } = parseArgs({
   options: {

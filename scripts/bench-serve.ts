@@ -22,7 +22,7 @@ import { Redis } from 'ioredis';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { MembershipRepository } from '../src/stores/postgres/membership-repository.js';
-import { rebuildServingStore } from '../src/stores/rebuild-serving-store.js';
+import { rebuildServingStore } from '../src/pipeline/rebuild-serving-store.js';
 import { MembershipServingStore } from '../src/stores/redis/serving-store.js';
 import { redisKeys } from '../src/stores/redis/keys.js';
 import { startTcpRelay } from '../test/helpers/tcp-relay.js';

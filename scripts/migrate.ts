@@ -3,8 +3,8 @@
  * migrations. The service does this on start too; this is for deploy
  * pipelines that migrate before rolling out.
  */
-import { ConfigError, loadConfig } from '../src/config.js';
-import { migrationsDir } from '../src/paths.js';
+import { ConfigError, loadConfig } from '../src/platform/config.js';
+import { migrationsDir } from '../src/platform/paths.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 

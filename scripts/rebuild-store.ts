@@ -3,10 +3,10 @@
  * memberships in Postgres, in this process (no worker needed), and removes
  * keys Postgres does not back. Safe to run at any time and to repeat.
  */
-import { ConfigError, loadConfig } from '../src/config.js';
-import { createLogger } from '../src/logger.js';
-import { createStores } from '../src/stores/create-stores.js';
-import { rebuildServingStore } from '../src/stores/rebuild-serving-store.js';
+import { ConfigError, loadConfig } from '../src/platform/config.js';
+import { createLogger } from '../src/platform/logger.js';
+import { createStores } from '../src/platform/create-stores.js';
+import { rebuildServingStore } from '../src/pipeline/rebuild-serving-store.js';
 
 async function main() {
   const config = loadConfig();

@@ -9,8 +9,8 @@
  * production.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { migrationsDir } from '../src/paths.js';
+import { ConfigError, loadConfig } from '../src/platform/config.js';
+import { migrationsDir } from '../src/platform/paths.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';

@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/platform/config.js';
 
 const USAGE = `Usage: npm run --silent token -- [--scope "segments:read segments:write"] [--sub developer] [--ttl 1h]
 

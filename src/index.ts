@@ -6,17 +6,17 @@
  * `all` (the default, `npm start`) runs both in one process: the one-machine
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
-import { createApiDependencies } from './api-dependencies.js';
-import { checkSubgraphConfig, ConfigError, loadConfig } from './config.js';
-import { createLogger, type Logger } from './logger.js';
-import { setHealthGaugeSources } from './metrics/health-gauges.js';
-import { createOpsServer } from './ops-server.js';
-import { createServer } from './server.js';
+import { createApiDependencies } from './graphql/api-dependencies.js';
+import { checkSubgraphConfig, ConfigError, loadConfig } from './platform/config.js';
+import { createLogger, type Logger } from './platform/logger.js';
+import { setHealthGaugeSources } from './platform/metrics/health-gauges.js';
+import { createOpsServer } from './http/ops-server.js';
+import { createServer } from './http/server.js';
 import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repository.js';
-import { QueueBoard } from './queue-board/index.js';
+import { QueueBoard } from './http/queue-board/index.js';
 import { bullConnection } from './jobs/maintenance-queue.js';
 import { watchBullConnections } from './stores/redis/watch-bull-connections.js';
-import { createStores } from './stores/create-stores.js';
+import { createStores } from './platform/create-stores.js';
 import { startWorkers } from '../workers/index.js';
 
 const ROLES = ['all', 'subgraph', 'worker'] as const;

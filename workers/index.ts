@@ -19,28 +19,28 @@ import {
   type RecomputeQueue,
   type RecomputeSegmentJob,
 } from '../src/jobs/recompute-queue.js';
-import type { Logger } from '../src/logger.js';
-import { trackQueues } from '../src/metrics/health-gauges.js';
-import { measureJobs } from '../src/metrics/job-metrics.js';
-import { repeatedErrorLog } from '../src/repeated-error-log.js';
-import type { Stores } from '../src/stores/create-stores.js';
-import { eraseServingKeys } from '../src/stores/erase-serving-keys.js';
-import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
+import type { Logger } from '../src/platform/logger.js';
+import { trackQueues } from '../src/platform/metrics/health-gauges.js';
+import { measureJobs } from '../src/platform/metrics/job-metrics.js';
+import { repeatedErrorLog } from '../src/platform/repeated-error-log.js';
+import type { Stores } from '../src/platform/create-stores.js';
+import { eraseServingKeys } from '../src/pipeline/erase-serving-keys.js';
+import { CustomerEvaluationRepository } from '../src/pipeline/customer-evaluation.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
-import { ChangeEvaluator, type ChangeEvaluatorOptions } from './change-evaluator.js';
-import { LiveRuleIndex } from './live-rule-index.js';
-import { MembershipPublisher } from './membership-publisher.js';
+import { ChangeEvaluator, type ChangeEvaluatorOptions } from '../src/pipeline/change-evaluator.js';
+import { LiveRuleIndex } from '../src/pipeline/live-rule-index.js';
+import { MembershipPublisher } from '../src/pipeline/membership-publisher.js';
 import { watchBullConnections } from '../src/stores/redis/watch-bull-connections.js';
-import { PollingLoop } from './polling-loop.js';
+import { PollingLoop } from '../src/pipeline/polling-loop.js';
 import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
 import { createOrderEventProcessor } from './order-event.processor.js';
 import { createRebuildServingStoreProcessor } from './rebuild-serving-store.processor.js';
-import { RecomputeBatcher } from './recompute-batcher.js';
-import { SegmentOutboxRelay } from './segment-outbox-relay.js';
+import { RecomputeBatcher } from '../src/pipeline/recompute-batcher.js';
+import { SegmentOutboxRelay } from '../src/pipeline/segment-outbox-relay.js';
 import { createRecomputeProcessor } from './recompute-segment.processor.js';
 import { createTimeMaintenanceProcessor } from './time-maintenance.processor.js';
-import { UnreachableCaseError } from './unreachable-case-error.js';
+import { UnreachableCaseError } from '../src/platform/unreachable-case-error.js';
 
 export interface WorkerDependencies {
   redisUrl: string;

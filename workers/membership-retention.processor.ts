@@ -1,4 +1,4 @@
-import type { Logger } from '../src/logger.js';
+import type { Logger } from '../src/platform/logger.js';
 import type { MembershipEventPruneOutcome, MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 
 const DAY_MS = 86_400_000;

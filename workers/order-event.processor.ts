@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ORDER_VISIBILITY_WAIT_MS, type OrderCreatedEvent } from '../src/jobs/order-events-queue.js';
-import type { Logger } from '../src/logger.js';
+import type { Logger } from '../src/platform/logger.js';
 import type { AnnouncedOrder, ChangeOutboxRepository } from '../src/stores/postgres/change-outbox-repository.js';
 
 export interface OrderEventResult {

@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
 import type { RebuildServingStoreJob } from '../src/jobs/maintenance-queue.js';
-import type { Logger } from '../src/logger.js';
-import { rebuildServingStore, type RebuildResult } from '../src/stores/rebuild-serving-store.js';
-import type { Stores } from '../src/stores/create-stores.js';
+import type { Logger } from '../src/platform/logger.js';
+import { rebuildServingStore, type RebuildResult } from '../src/pipeline/rebuild-serving-store.js';
+import type { Stores } from '../src/platform/create-stores.js';
 
 export type RebuildOutcome = RebuildResult | { skipped: 'serving store is built' };
 

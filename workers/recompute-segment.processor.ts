@@ -1,8 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { RecomputeRequests, RecomputeSegmentJob } from '../src/jobs/recompute-queue.js';
-import type { Logger } from '../src/logger.js';
-import { recomputeDuration } from '../src/metrics/metrics.js';
-import type { SegmentComputationRepository, RecomputeResult } from '../src/stores/postgres/segment-computation-repository.js';
+import type { Logger } from '../src/platform/logger.js';
+import { recomputeDuration } from '../src/platform/metrics/metrics.js';
+import type { SegmentComputationRepository, RecomputeResult } from '../src/pipeline/segment-recompute.js';
 import type { SegmentRepository } from '../src/stores/postgres/segment-repository.js';
 import type { SegmentChangeChannel } from '../src/stores/redis/segment-change-channel.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import { formatPath } from '../rules/parse-rule.js';
 
 /** Limits of admin inputs (docs/api.md "Admin API"). */

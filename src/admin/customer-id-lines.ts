@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { BadUserInputError, MalformedLineError } from '../errors.js';
+import { BadUserInputError, MalformedLineError } from '../platform/errors.js';
 
 const LF = 0x0a;
 const CR = 0x0d;

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/token-verifier.js';
 import { parseSegmentId } from '../domain/segment-id.js';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import type { SegmentEffectRequest, SegmentOutboxRepository } from '../stores/postgres/segment-outbox-repository.js';
 import type { SegmentRecord, SegmentRepository } from '../stores/postgres/segment-repository.js';
 import type { StaticMemberImportRepository } from '../stores/postgres/static-member-import-repository.js';

@@ -1,5 +1,5 @@
 import { parseSegmentId } from '../domain/segment-id.js';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import { compileExplanationQuery } from '../rules/compile-sql.js';
 import { explainListing, explainRule, explainUnknownCustomer, type ClauseExplanation } from '../rules/explain-rule.js';
 import { conditionsOf } from '../rules/rule.js';

@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import { parseSegmentId } from '../domain/segment-id.js';
 import { parseRule } from '../rules/parse-rule.js';
 import { referencedSegments, type Rule } from '../rules/rule.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Principal } from '../auth/token-verifier.js';
 import { parseSegmentId } from '../domain/segment-id.js';
-import { BadUserInputError, ConflictError, QuotaExceededError } from '../errors.js';
+import { BadUserInputError, ConflictError, QuotaExceededError } from '../platform/errors.js';
 import { DEFAULT_REFRESH_EVERY_MINUTES } from '../jobs/recompute-queue.js';
 import type { ChangeOutboxRepository } from '../stores/postgres/change-outbox-repository.js';
 import type { MembershipRepository } from '../stores/postgres/membership-repository.js';

@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/token-verifier.js';
-import { BadUserInputError, PreviewTimeoutError, TooManyRequestsError } from '../errors.js';
+import { BadUserInputError, PreviewTimeoutError, TooManyRequestsError } from '../platform/errors.js';
 import { parseSegmentId } from '../domain/segment-id.js';
 import { compileMembersQuery } from '../rules/compile-sql.js';
 import {

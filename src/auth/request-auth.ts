@@ -1,4 +1,4 @@
-import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, UnauthenticatedError } from '../platform/errors.js';
 import type { Principal, TokenVerifier } from './token-verifier.js';
 
 export type Scope = 'segments:read' | 'segments:write';

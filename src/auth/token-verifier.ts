@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import type { AuthConfig } from '../config.js';
+import type { AuthConfig } from '../platform/config.js';
 
 /** Who is calling, as their token says. */
 export interface Principal {

@@ -4,7 +4,7 @@ import type { CustomerModel, SegmentMembershipModel, SegmentsFreshnessModel, Seg
 import type { SegmentRecord, SegmentChangeRecord } from '../stores/postgres/segment-repository.js';
 import type { Rule, OrderFilter as OrderFilterModel, OrderAggregate as OrderAggregateModel, Recency as RecencyModel, AttributeCondition as AttributeConditionModel } from '../rules/rule.js';
 import type { MembershipChangeRecord, MembershipChangePage, SegmentSizeOnDayRecord } from '../stores/postgres/membership-history-repository.js';
-import type { Context } from '../context.js';
+import type { Context } from '../graphql/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
 export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;

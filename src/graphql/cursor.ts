@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import { parseSegmentId } from '../domain/segment-id.js';
 
 // Cursors are opaque to clients (Relay spec) but only encode the last id seen,

@@ -1,4 +1,4 @@
-import type { HttpError } from '../errors.js';
+import type { HttpError } from '../platform/errors.js';
 
 /** Deeper than this, a document is refused unparsed. */
 export const MAX_DOCUMENT_NESTING = 128;

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { isUnionType, type GraphQLSchema } from 'graphql';
-import { MalformedRepresentationError } from '../errors.js';
+import { MalformedRepresentationError } from '../platform/errors.js';
 import { entityCalls } from './entity-calls.js';
 
 // Ids are the other subgraph's keys, of no length we decide; this only bounds what one lookup sends to Redis.

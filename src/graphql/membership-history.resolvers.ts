@@ -1,6 +1,6 @@
 import type { MembershipCause } from '../domain/membership-cause.js';
 import { parseSegmentId } from '../domain/segment-id.js';
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import type {
   CustomerResolvers,
   MembershipChangeCause,

@@ -1,6 +1,9 @@
 import type { MembershipExplanation } from '../admin/membership-explainer.js';
 import type { RuleChangePreview, RulePreview } from '../stores/postgres/rule-preview-repository.js';
 import type { SegmentRecord, SegmentStatus } from '../stores/postgres/segment-repository.js';
+import type { SegmentMembershipModel, SegmentsFreshnessModel } from '../serving/served-membership.js';
+
+export type { SegmentMembershipModel, SegmentsFreshnessModel };
 
 /**
  * What resolvers pass around for each GraphQL type (codegen `mappers`), so
@@ -10,19 +13,6 @@ import type { SegmentRecord, SegmentStatus } from '../stores/postgres/segment-re
 /** A `Customer` reference: all this subgraph needs is the key. */
 export interface CustomerModel {
   id: string;
-}
-
-/** A membership being served: an active segment and when the customer entered it (epoch ms). */
-export interface SegmentMembershipModel {
-  segment: SegmentRecord;
-  sinceMs: number;
-}
-
-/** How a customer's membership answer was served (`Customer.segmentsFreshness`). */
-export interface SegmentsFreshnessModel {
-  source: 'REDIS' | 'POSTGRES' | 'NONE';
-  status: 'FRESH' | 'LAGGING' | 'UNAVAILABLE';
-  upToDateAt: Date | null;
 }
 
 /** One page of `Query.segments`; `totalCount` is counted only when asked for. */

@@ -1,8 +1,8 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import { Kind, valueFromASTUntyped, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
-import type { OperationLimits } from '../config.js';
-import { CostLimitError } from '../errors.js';
+import type { OperationLimits } from '../platform/config.js';
+import { CostLimitError } from '../platform/errors.js';
 import { entityCalls, fragmentsOf, rootFields } from './entity-calls.js';
 
 /**

@@ -15,9 +15,9 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import { fieldAccess, GUARDED_TYPES, PUBLIC } from '../auth/field-scopes.js';
-import type { Context } from '../context.js';
+import type { Context } from './context.js';
 import type { Resolvers } from '../generated/graphql.js';
-import { schemaDir } from '../paths.js';
+import { schemaDir } from '../platform/paths.js';
 import { Customer, SegmentMembership } from './customer.resolvers.js';
 import { DateTime } from './date-time.scalar.js';
 import * as history from './membership-history.resolvers.js';

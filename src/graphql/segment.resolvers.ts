@@ -1,4 +1,4 @@
-import { BadUserInputError } from '../errors.js';
+import { BadUserInputError } from '../platform/errors.js';
 import type { QueryResolvers, SegmentConnectionResolvers, SegmentResolvers } from '../generated/graphql.js';
 import { decodeSegmentCursor, encodeSegmentCursor } from './cursor.js';
 import { parseSegmentId } from '../domain/segment-id.js';

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, type ASTNode, type DocumentNode, type ValueNode } from 'graphql';
-import { UnstorableTextError } from '../errors.js';
+import { UnstorableTextError } from '../platform/errors.js';
 
 /**
  * Whether Postgres can store a string: text columns refuse U+0000 (`invalid

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
-import { httpError, type HttpError } from '../errors.js';
+import { httpError, type HttpError } from '../platform/errors.js';
 
 /** The header Apollo's guidance names for a subgraph's shared secret. */
 export const DEFAULT_ROUTER_SECRET_HEADER = 'router-authorization';

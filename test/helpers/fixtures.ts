@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Stores } from '../../src/stores/create-stores.js';
-import { publishMembershipEvents } from '../../src/stores/publish-membership-events.js';
+import type { Stores } from '../../src/platform/create-stores.js';
+import { publishMembershipEvents } from '../../src/pipeline/publish-membership-events.js';
 import type { SegmentRecord } from '../../src/stores/postgres/segment-repository.js';
 
 let names = 0;

@@ -1,10 +1,10 @@
 import { register } from 'prom-client';
 // Importing the metric modules registers every metric the service exports.
-import '../../src/metrics/metrics.js';
-import '../../src/metrics/health-gauges.js';
+import '../../src/platform/metrics/metrics.js';
+import '../../src/platform/metrics/health-gauges.js';
 
 /**
- * The names of the metrics the service defines (src/metrics/), read from the
+ * The names of the metrics the service defines (src/platform/metrics/), read from the
  * registry they are defined on: what dashboards, alerts and the /metrics
  * tests hold the service to, with no list kept by hand beside the code.
  * prom-client's default process metrics are not among them.

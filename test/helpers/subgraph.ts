@@ -1,10 +1,10 @@
-import { createApiDependencies, type ApiOptions } from '../../src/api-dependencies.js';
+import { createApiDependencies, type ApiOptions } from '../../src/graphql/api-dependencies.js';
 import { bullConnection, createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
-import { createLogger, type Logger } from '../../src/logger.js';
-import { QueueBoard } from '../../src/queue-board/index.js';
-import { createServer, type ServerOptions } from '../../src/server.js';
-import type { Stores } from '../../src/stores/create-stores.js';
+import { createLogger, type Logger } from '../../src/platform/logger.js';
+import { QueueBoard } from '../../src/http/queue-board/index.js';
+import { createServer, type ServerOptions } from '../../src/http/server.js';
+import type { Stores } from '../../src/platform/create-stores.js';
 import { TEST_REDIS_URL } from './test-environment.js';
 import { TEST_AUTH } from './tokens.js';
 

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { DEFAULT_SERVING, type ServingConfig } from '../../src/config.js';
-import type { PreviewPoolConfig } from '../../src/stores/preview-pool-config.js';
-import { createLogger } from '../../src/logger.js';
-import { createStores, type Stores } from '../../src/stores/create-stores.js';
+import { DEFAULT_SERVING, type ServingConfig } from '../../src/platform/config.js';
+import type { PreviewPoolConfig } from '../../src/platform/preview-pool-config.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { createStores, type Stores } from '../../src/platform/create-stores.js';
 
 /** Where tests find the servers; CI and developer machines run them locally. */
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import type { AuthConfig } from '../../src/config.js';
+import type { AuthConfig } from '../../src/platform/config.js';
 
 /** The auth settings test subgraphs run with. */
 export const TEST_AUTH: AuthConfig = {

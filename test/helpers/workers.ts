@@ -1,9 +1,9 @@
-import { createLogger } from '../../src/logger.js';
-import type { Stores } from '../../src/stores/create-stores.js';
+import { createLogger } from '../../src/platform/logger.js';
+import type { Stores } from '../../src/platform/create-stores.js';
 import { recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { startWorkers, type RunningWorkers, type WorkerDependencies } from '../../workers/index.js';
-import { eraseServingKeys } from '../../src/stores/erase-serving-keys.js';
-import { SegmentOutboxRelay } from '../../workers/segment-outbox-relay.js';
+import { eraseServingKeys } from '../../src/pipeline/erase-serving-keys.js';
+import { SegmentOutboxRelay } from '../../src/pipeline/segment-outbox-relay.js';
 import { TEST_REDIS_URL } from './test-environment.js';
 
 /** The real workers over `stores`, in this process. */

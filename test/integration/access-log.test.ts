@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiDependencies } from '../../src/api-dependencies.js';
-import { createServer, type SubgraphServer } from '../../src/server.js';
+import { createApiDependencies } from '../../src/graphql/api-dependencies.js';
+import { createServer, type SubgraphServer } from '../../src/http/server.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 import { TEST_AUTH } from '../helpers/tokens.js';
 

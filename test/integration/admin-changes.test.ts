@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullConnection } from '../../src/jobs/maintenance-queue.js';
 import { createRecomputeQueue, refreshOffsetMs, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
-import { storeCallDuration } from '../../src/metrics/metrics.js';
+import { storeCallDuration } from '../../src/platform/metrics/metrics.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';

@@ -1,14 +1,14 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { compileMembersQuery } from '../../src/rules/compile-sql.js';
 import { CompiledRules } from '../../src/rules/compiled-rules.js';
 import { CustomerEvaluation } from '../../src/rules/customer-evaluation.js';
 import { evaluateRule } from '../../src/rules/evaluate-rule.js';
 import type { Rule } from '../../src/rules/rule.js';
-import { CustomerEvaluationRepository } from '../../src/stores/postgres/customer-evaluation-repository.js';
-import { ChangeEvaluator, type BatchReport } from '../../workers/change-evaluator.js';
-import { LiveRuleIndex } from '../../workers/live-rule-index.js';
+import { CustomerEvaluationRepository } from '../../src/pipeline/customer-evaluation.js';
+import { ChangeEvaluator, type BatchReport } from '../../src/pipeline/change-evaluator.js';
+import { LiveRuleIndex } from '../../src/pipeline/live-rule-index.js';
 import { createSegment, insertRuleSegment } from '../helpers/fixtures.js';
 import { AS_OF, expected, history, instant, loadHistory, rule, type History } from '../helpers/rule-arbitraries.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';

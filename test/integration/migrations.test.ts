@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrationsDir } from '../../src/paths.js';
+import { migrationsDir } from '../../src/platform/paths.js';
 import { migrate, MigrationChecksumError } from '../../src/stores/postgres/migrator.js';
 import { createPool, ensureDatabase } from '../../src/stores/postgres/pool.js';
 import { createTestNamespace, type TestNamespace } from '../helpers/test-environment.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_OPERATION_LIMITS } from '../../src/config.js';
+import { DEFAULT_OPERATION_LIMITS } from '../../src/platform/config.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
 import { startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';

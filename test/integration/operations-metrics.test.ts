@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { setHealthGaugeSources } from '../../src/metrics/health-gauges.js';
-import { createOpsServer, type OpsServer } from '../../src/ops-server.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { setHealthGaugeSources } from '../../src/platform/metrics/health-gauges.js';
+import { createOpsServer, type OpsServer } from '../../src/http/ops-server.js';
 import { createTestStores as createStoresThroughRelay } from '../helpers/test-environment.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import { PipelineHealthRepository } from '../../src/stores/postgres/pipeline-health-repository.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_PREVIEWS } from '../../src/config.js';
+import { DEFAULT_PREVIEWS } from '../../src/platform/config.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import { addMembers, createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type GraphQLResponse, type RunningSubgraph } from '../helpers/subgraph.js';

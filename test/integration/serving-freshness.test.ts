@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { publishMembershipEvents } from '../../src/stores/publish-membership-events.js';
+import { publishMembershipEvents } from '../../src/pipeline/publish-membership-events.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rebuildServingStore } from '../../src/stores/rebuild-serving-store.js';
+import { rebuildServingStore } from '../../src/pipeline/rebuild-serving-store.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { createTestStores, type TestStores } from '../helpers/test-environment.js';
 

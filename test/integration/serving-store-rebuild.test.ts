@@ -7,7 +7,7 @@ import {
   requestServingStoreRebuild,
   type MaintenanceQueue,
 } from '../../src/jobs/maintenance-queue.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { startWorkers, type RunningWorkers } from '../../workers/index.js';
 import { createSegment } from '../helpers/fixtures.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';

@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { endedSessionCookie, mayChangeState, sessionCookie, sessionToken } from '../../src/queue-board/admin-session.js';
+import { endedSessionCookie, mayChangeState, sessionCookie, sessionToken } from '../../src/http/queue-board/admin-session.js';
 
 const request = (method: string, headers: http.IncomingHttpHeaders) => ({ method, headers }) as http.IncomingMessage;
 

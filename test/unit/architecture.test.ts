@@ -29,7 +29,15 @@ describe('architecture', () => {
   it('reads the import graph', () => {
     expect(graph.get('src/rules/compile-sql.ts')).toContain('src/rules/rule.ts');
     expect(graph.get('workers/index.ts')).toContain('src/jobs/recompute-queue.ts');
-    expect(graph.get('src/server.ts')).toContain('@apollo/server');
+    expect(graph.get('src/http/server.ts')).toContain('@apollo/server');
+  });
+
+  it('keeps the entry point alone at the root of src/', () => {
+    expect(files.filter((file) => path.dirname(file) === 'src')).toEqual(['src/index.ts']);
+  });
+
+  it('keeps workers/ to the worker role: its composition root and one processor per job kind', () => {
+    expect(files.filter((file) => file.startsWith('workers/') && file !== 'workers/index.ts' && !file.endsWith('.processor.ts'))).toEqual([]);
   });
 
   it('keeps the rule language pure: rules/ imports only rules/, domain/ and zod', () => {
@@ -43,14 +51,23 @@ describe('architecture', () => {
   });
 
   it.each([
-    ['workers/', /^src\/(graphql|admin|auth)\//],
-    ['src/stores/', /^(src\/(graphql|admin|auth|loaders)\/|src\/config\.ts$|workers\/)/],
-    ['src/admin/', /^(src\/(graphql|loaders)\/|src\/config\.ts$|workers\/)/],
-    ['src/jobs/', /^(src\/(graphql|admin|auth|stores)\/|workers\/)/],
+    ['workers/', /^src\/(http|graphql|admin|auth|serving)\//],
+    ['src/pipeline/', /^(src\/(http|graphql|admin|auth|serving)\/|src\/platform\/config\.ts$|workers\/)/],
+    ['src/serving/', /^(src\/(http|graphql|admin|auth|pipeline)\/|src\/platform\/config\.ts$|workers\/)/],
+    ['src/stores/', /^(src\/(http|graphql|admin|auth|serving|pipeline)\/|src\/platform\/config\.ts$|workers\/)/],
+    ['src/admin/', /^(src\/(http|graphql|serving|pipeline)\/|src\/platform\/config\.ts$|workers\/)/],
+    ['src/jobs/', /^(src\/(http|graphql|admin|auth|serving|pipeline|stores)\/|workers\/)/],
+    ['src/graphql/', /^(src\/http\/|workers\/)/],
     ['src/rules/', /^(src\/(?!rules\/|domain\/)|workers\/)/],
   ])('keeps %s away from the layers above it', (layer, forbidden) => {
     for (const file of files.filter((f) => f.startsWith(layer))) {
       expect([file, graph.get(file)!.filter((target) => forbidden.test(target))]).toEqual([file, []]);
+    }
+  });
+
+  it('lets only the entry point import the roles: http/ and workers/', () => {
+    for (const file of files.filter((f) => f !== 'src/index.ts' && !f.startsWith('src/http/') && !f.startsWith('workers/'))) {
+      expect([file, graph.get(file)!.filter((target) => /^(src\/http\/|workers\/)/.test(target))]).toEqual([file, []]);
     }
   });
 

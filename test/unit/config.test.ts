@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkSubgraphConfig, ConfigError, loadConfig } from '../../src/config.js';
+import { checkSubgraphConfig, ConfigError, loadConfig } from '../../src/platform/config.js';
 
 describe('loadConfig', () => {
   it('works with no environment at all, for the local servers', () => {

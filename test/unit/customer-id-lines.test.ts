@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { customerIdLines } from '../../src/admin/customer-id-lines.js';
-import { MalformedLineError } from '../../src/errors.js';
+import { MalformedLineError } from '../../src/platform/errors.js';
 
 const MAX = 10;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BadUserInputError } from '../../src/errors.js';
+import { BadUserInputError } from '../../src/platform/errors.js';
 import { decodeSegmentCursor, encodeSegmentCursor } from '../../src/graphql/cursor.js';
 import { parseSegmentId } from '../../src/domain/segment-id.js';
 

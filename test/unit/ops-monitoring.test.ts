@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { serviceMetricNames } from '../helpers/metric-names.js';
 
 // The dashboard and the alerts may only read metrics the service exports
-// (src/metrics/, docs/operations.md "Metrics"), prom-client's default metrics under the
+// (src/platform/metrics/, docs/operations.md "Metrics"), prom-client's default metrics under the
 // same prefix, and Prometheus's own `up`.
 async function defaultMetricNames(): Promise<string[]> {
   const registry = new Registry();

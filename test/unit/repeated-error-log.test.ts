@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { repeatedErrorLog } from '../../src/repeated-error-log.js';
+import { repeatedErrorLog } from '../../src/platform/repeated-error-log.js';
 
 describe('repeatedErrorLog', () => {
   const lines: Array<Record<string, any>> = [];

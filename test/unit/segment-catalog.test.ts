@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SegmentRecord } from '../../src/stores/postgres/segment-repository.js';
-import { SegmentCatalog, type SegmentSource } from '../../src/stores/segment-catalog.js';
+import { SegmentCatalog, type SegmentSource } from '../../src/serving/segment-catalog.js';
 
 const segment = (id: number, name = `s${id}`): SegmentRecord => ({
   id,

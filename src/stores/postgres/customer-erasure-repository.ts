@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { EVALUATION_LOCK } from './customer-evaluation-repository.js';
+import { ADVISORY_LOCKS } from './advisory-locks.js';
 import { inTransaction, type Queryable } from './queryable.js';
 
 /** What an erasure removed, as recorded in `customer_erasures`. */
@@ -34,7 +34,7 @@ export class CustomerErasureRepository {
     // An evaluation batch in flight may have claimed this customer's changes: it commits before the
     // erasure reads anything (the evaluation lock, exclusive until this transaction ends), so what it
     // wrote is erased too, and no batch starts meanwhile. Batches are short; erasures are rare.
-    await db.query('SELECT pg_advisory_xact_lock($1)', [EVALUATION_LOCK]);
+    await db.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.EVALUATION]);
     const { rows: removed } = await db.query<{ segmentId: number }>(
       'DELETE FROM segment_memberships WHERE customer_id = $1 RETURNING segment_id AS "segmentId"',
       [customerId],

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { ADVISORY_LOCKS } from './advisory-locks.js';
 
 /** A migration file: `NNNN_description.sql`, applied in order of its name. */
 interface Migration {
@@ -14,8 +15,7 @@ export class MigrationChecksumError extends Error {
   override name = 'MigrationChecksumError';
 }
 
-// Any constant works; it only has to be the same in every process that migrates.
-const MIGRATION_LOCK_KEY = 7_316_001;
+const MIGRATION_LOCK_KEY = ADVISORY_LOCKS.MIGRATIONS;
 
 async function readMigrations(dir: string): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d+_[\w-]+\.sql$/.test(f)).sort();

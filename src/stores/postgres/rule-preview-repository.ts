@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { SqlQuery } from '../../rules/compile-sql.js';
-import type { PreviewPoolConfig } from '../preview-pool-config.js';
+import type { PreviewPoolConfig } from '../../platform/preview-pool-config.js';
 
 export interface RulePreview {
   size: number;

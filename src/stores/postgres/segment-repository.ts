@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Rule } from '../../rules/rule.js';
+import { ADVISORY_LOCKS } from './advisory-locks.js';
 import { inTransaction, type Queryable } from './queryable.js';
 
 export type SegmentStatus = 'ACTIVE' | 'ARCHIVED';
@@ -129,9 +130,6 @@ const COLUMNS = `id, name, description, status, ${SEGMENT_SIZE_SQL} AS size, cre
   last_computed_at AS "lastComputedAt", kind, rule, version, refresh_every_minutes AS "refreshEveryMinutes",
   compute_error AS "lastComputeError", ${COMPUTE_STATE_SQL} AS "computeState", ${STALE_SQL} AS stale`;
 
-// Serialises changes to the inSegment graph, so two concurrent rule changes
-// cannot each pass the cycle check and together make a cycle.
-const DEPENDENCY_GRAPH_LOCK = 7_316_002;
 
 /**
  * Locks segment rows until the transaction ends, in id order. Every writer
@@ -382,7 +380,7 @@ export class SegmentRepository {
 
   /** Takes the dependency-graph lock until the transaction ends. Call inside `transaction`. */
   async lockDependencyGraph(): Promise<void> {
-    await this.db.query('SELECT pg_advisory_xact_lock($1)', [DEPENDENCY_GRAPH_LOCK]);
+    await this.db.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.DEPENDENCY_GRAPH]);
   }
 
   /** Which of `startIds` lead to `targetId` through inSegment dependencies (themselves included). */

@@ -1,9 +1,7 @@
 import type pg from 'pg';
+import { ADVISORY_LOCKS } from './advisory-locks.js';
 
-// Held by whoever writes serving keys from Postgres state (the event
-// publisher, the full rebuild), so two writers never interleave a stale read
-// with a newer write.
-const SERVING_STORE_LOCK = 7_316_003;
+const SERVING_STORE_LOCK = ADVISORY_LOCKS.SERVING_STORE;
 
 export class ServingStoreBusyError extends Error {
   override name = 'ServingStoreBusyError';

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '../../logger.js';
-import { repeatedErrorLog } from '../../repeated-error-log.js';
+import type { Logger } from '../../platform/logger.js';
+import { repeatedErrorLog } from '../../platform/repeated-error-log.js';
 
 export interface RedisClientOptions {
   /** Shown in `CLIENT LIST`, to tell the service's connections apart. */

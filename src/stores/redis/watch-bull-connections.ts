@@ -1,6 +1,6 @@
 import { createIORedisClient, RedisConnection } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../../platform/logger.js';
 import { dropWhenStalled } from './client.js';
 
 // Longer than any blocking wait of BullMQ's (its workers block for at most about 10 s).
