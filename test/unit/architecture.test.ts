@@ -71,6 +71,11 @@ describe('architecture', () => {
     }
   });
 
+  it('keeps Lua in .lua files loaded with defineCommand, not in TypeScript strings', () => {
+    expect(files.filter((file) => /redis\.call\(/.test(readFileSync(path.join(root, file), 'utf8')))).toEqual([]);
+    expect(readdirSync(path.join(root, 'src/stores/redis/commands')).sort()).toEqual(['append-membership-events.lua', 'apply-membership-changes.lua', 'read-memberships.lua']);
+  });
+
   it('has no import cycles', () => {
     const state = new Map<string, 'visiting' | 'done'>();
     const cycles: string[][] = [];

@@ -1,6 +1,7 @@
 import type { MembershipCause } from '../../domain/membership-cause.js';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';
+import { defineLuaCommand } from './lua-commands.js';
 
 /** One enter or leave, as published on the stream (docs/pipeline.md, "Membership events"). */
 export interface MembershipEvent {
@@ -18,18 +19,10 @@ export interface MembershipEvent {
 // million changes behind re-reads state instead.
 const STREAM_MAX_LENGTH = 1_000_000;
 
-// Events per APPEND_EVENTS call: it holds Redis for a few milliseconds at most.
+// Events per append-membership-events call: it holds Redis for a few milliseconds at most.
 const APPEND_CHUNK = 1000;
+// The values per event that commands/append-membership-events.lua reads.
 const FIELDS_PER_EVENT = 7;
-
-// KEYS[1]: the stream; ARGV[1]: its length to keep; then 7 values per event.
-// One XADD per event, as a pipeline of XADDs would send, at a fraction of the
-// client's cost per event (docs/benchmarks.md, the member import).
-const APPEND_EVENTS = `for i = 2, #ARGV, ${FIELDS_PER_EVENT} do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'eventId', ARGV[i], 'segmentId', ARGV[i + 1], 'customerId', ARGV[i + 2],
-    'change', ARGV[i + 3], 'at', ARGV[i + 4], 'cause', ARGV[i + 5], 'segmentVersion', ARGV[i + 6])
-end
-return (#ARGV - 1) / ${FIELDS_PER_EVENT}`;
 
 type AppendEventsCommand = { appendMembershipEvents(stream: string, ...args: string[]): unknown };
 
@@ -55,11 +48,11 @@ export class MembershipEventStream {
     options: MembershipEventStreamOptions = {},
   ) {
     this.retentionMs = options.retentionMs ?? DEFAULT_STREAM_RETENTION_MS;
-    if (!('appendMembershipEvents' in redis)) redis.defineCommand('appendMembershipEvents', { numberOfKeys: 1, lua: APPEND_EVENTS });
+    defineLuaCommand(redis, 'appendMembershipEvents', 'append-membership-events', 1);
   }
 
   /**
-   * Appends the events in order, in one pipeline (APPEND_EVENTS), and trims
+   * Appends the events in order, in one pipeline (commands/append-membership-events.lua), and trims
    * entries older than the retention. One XADD takes either MAXLEN or MINID,
    * so each XADD bounds the length and one XTRIM per append the age. Entry ids
    * are Redis' clock in ms, so the age is measured against this process'

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { CustomerMemberships } from '../postgres/membership-repository.js';
 import type { RedisKeys } from './keys.js';
+import { defineLuaCommand } from './lua-commands.js';
 
 /** A customer's memberships as served: segment id -> when the customer entered it, in epoch milliseconds. */
 export type MembershipSnapshot = ReadonlyMap<number, number>;
@@ -31,31 +32,9 @@ export interface ReplacingSegments {
   end: readonly number[] | 'all';
 }
 
-// KEYS: the build mark, the watermark, the segments being replaced, then one
-// hash per customer. Returns the two strings (nil when missing), the set's
-// members, then each hash as a flat [field, value, ...] array. It reads only,
-// and all its keys are in one Redis: a Redis Cluster would need the keys of a
-// read in one hash slot. Being one script, it sees a segment's replacement
-// mark and its customers' hashes at the same moment.
-const READ_MEMBERSHIPS = `local out = { redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('SMEMBERS', KEYS[3]) }
-for i = 4, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
-return out`;
-
 // Writes go out in pipelines of this many commands: large enough to amortise
 // round trips, small enough not to block Redis or buffer much in Node.
 const WRITE_CHUNK = 1000;
-
-// KEYS: customer keys; ARGV: a (segment id, entered at) pair per key, the
-// time empty for a leave. Applies them in order: HSET on an enter, HDEL on a
-// leave. One command per WRITE_CHUNK changes costs the client a tenth of a
-// pipeline of HSETs and HDELs (docs/benchmarks.md, the member import), and
-// holds Redis for a few milliseconds at most. Like READ_MEMBERSHIPS, all its
-// keys must be in one Redis.
-const APPLY_CHANGES = `for i = 1, #KEYS do
-  local at = ARGV[2 * i]
-  if at == '' then redis.call('HDEL', KEYS[i], ARGV[2 * i - 1]) else redis.call('HSET', KEYS[i], ARGV[2 * i - 1], at) end
-end
-return #KEYS`;
 
 /**
  * The Redis serving store: one hash per customer (see `redisKeys`). The only
@@ -66,13 +45,13 @@ export class MembershipServingStore {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
   ) {
-    if (!('readMemberships' in redis)) redis.defineCommand('readMemberships', { lua: READ_MEMBERSHIPS });
-    if (!('applyMembershipChanges' in redis)) redis.defineCommand('applyMembershipChanges', { lua: APPLY_CHANGES });
+    defineLuaCommand(redis, 'readMemberships', 'read-memberships');
+    defineLuaCommand(redis, 'applyMembershipChanges', 'apply-membership-changes');
   }
 
   /**
    * Reads the memberships of many customers, the keys' build mark and the
-   * freshness watermark with one command (READ_MEMBERSHIPS, a read-only
+   * freshness watermark with one command (commands/read-memberships.lua, a read-only
    * script): one round trip and one reply, whatever the number of customers.
    * A pipeline of HGETALLs costs a command object, a promise and a reply
    * conversion per customer, which at a page of customers is most of the
@@ -113,7 +92,7 @@ export class MembershipServingStore {
   }
 
   /**
-   * Applies membership changes in the order given (APPLY_CHANGES): ENTERED sets the
+   * Applies membership changes in the order given (commands/apply-membership-changes.lua): ENTERED sets the
    * customer's field to when they entered, LEFT removes it. Applying the same
    * changes again, in the same order, leaves the same keys, so a publication
    * retried after a crash converges. With `upToDateAt`, moves the freshness
