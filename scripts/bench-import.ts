@@ -135,7 +135,7 @@ const { values } = parseArgs({
   },
 });
 const options = {
-  ids: Number(values.ids!.replaceAll('_', '')),
+  ids: Number(values.ids.replaceAll('_', '')),
   changed: Number(values.changed),
   sample: Number(values.sample),
   waitTimeout: Number(values['wait-timeout']),
@@ -394,7 +394,7 @@ async function main() {
     results.second = { ...second, check: secondCheck };
 
     results.peakRssMb = { subgraph: peakRssMb(subgraph.process.pid), worker: peakRssMb(worker.process.pid) };
-    console.log(`\npeak RSS: subgraph ${(results.peakRssMb as Record<string, unknown>).subgraph} MB, worker ${(results.peakRssMb as Record<string, unknown>).worker} MB`);
+    console.log(`\npeak RSS: subgraph ${(results.peakRssMb as Record<string, number>).subgraph} MB, worker ${(results.peakRssMb as Record<string, number>).worker} MB`);
     results.finishedAt = new Date().toISOString();
     save();
     console.log(`results: ${run.resultFile('.json')}`);

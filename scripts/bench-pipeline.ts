@@ -241,7 +241,9 @@ function inlineParameters({ text, values }: SqlQuery): string {
     if (Array.isArray(value)) return pg.escapeLiteral(`{${value.map((v) => `"${String(v).replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`);
     if (value instanceof Date) return pg.escapeLiteral(value.toISOString());
     if (typeof value === 'number') return pg.escapeLiteral(String(value));
-    return pg.escapeLiteral(String(value));
+    if (typeof value === 'string') return pg.escapeLiteral(value);
+    if (typeof value === 'bigint' || typeof value === 'boolean') return pg.escapeLiteral(String(value));
+    throw new Error(`a compiled rule's parameter of an unexpected kind: ${JSON.stringify(value)}`);
   };
   return text.replace(/\$(\d+)/g, (_, i: string) => literal(values[Number(i) - 1]));
 }

@@ -160,7 +160,7 @@ export interface BenchRun {
   logFile(role: string): string;
   /** Written by `save` as `resultFile('.json')`; starts with what identifies the run. */
   results: Record<string, unknown>;
-  save(): void;
+  save: () => void;
 }
 
 /** The setup every benchmark shares: its database, Redis prefix and result files. */

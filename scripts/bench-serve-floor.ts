@@ -29,7 +29,7 @@ const schema = buildSubgraphSchema({
       segmentMemberships: () => MEMBERSHIPS,
       segmentsFreshness: () => FRESHNESS,
     },
-  } as never,
+  },
 });
 
 const app = express();

@@ -242,7 +242,8 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   };
 }
 
-// Any job shape: only names and errors are logged.
+// Any job shape: only names and errors are logged (see measureJobs for why not `unknown`).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
   worker.on('failed', (job, error) =>
     logger.error({ err: error, queue: worker.name, jobId: job?.id, job: job?.name, attempt: job?.attemptsMade }, 'job failed'),

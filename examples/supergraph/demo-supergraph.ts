@@ -88,7 +88,7 @@ export function createGatewayServer(supergraphSdl: string, segmentsSecret?: Rout
         fetcher: fetchLikeTheRouter as unknown as RemoteGraphQLDataSource['fetcher'],
         willSendRequest: ({ request, context }) => {
           for (const name of PROPAGATED_HEADERS) {
-            const value = context[name];
+            const value = (context as ForwardedHeaders)[name];
             if (value) request.http?.headers.set(name, value);
           }
           if (segmentsSecret && name === 'segments') request.http?.headers.set(segmentsSecret.header ?? 'Router-Authorization', segmentsSecret.secret);

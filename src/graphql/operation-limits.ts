@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { Kind, valueFromASTUntyped, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
+import { Kind, OperationTypeNode, valueFromASTUntyped, type FragmentDefinitionNode, type SelectionSetNode, type ValidationRule } from 'graphql';
 import type { OperationLimits } from '../platform/config.js';
 import { CostLimitError } from '../platform/errors.js';
 import { entityCalls, fragmentsOf, rootFields } from './entity-calls.js';
@@ -44,7 +44,7 @@ export function onePreviewPerOperation(): ApolloServerPlugin {
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, document }) {
-          if (operation?.operation !== 'query') return;
+          if (operation?.operation !== OperationTypeNode.QUERY) return;
           // Fields of one response key are merged into one execution (spec "Field Collection"), so count keys.
           const previews = new Set(
             rootFields(operation.selectionSet, fragmentsOf(document.definitions))

@@ -65,7 +65,7 @@ export async function publishMembershipEvents(deps: PublisherDependencies, lockW
             ORDER BY o.event_id`,
           [batchSize],
         );
-        const rows: MembershipEvent[] = claimed.flatMap(({ claimedId: _, ...event }) => (event.id === null ? [] : [event as MembershipEvent]));
+        const rows: MembershipEvent[] = claimed.flatMap(({ claimedId: _, ...event }) => (event.id === null ? [] : [event]));
         const last = claimed.length < batchSize;
         const upToDateAt = last ? marks[0]!.at : undefined;
         if (claimed.length === 0) {

@@ -31,6 +31,9 @@ export function repeatedErrorLog(logger: Logger, msg: string, windowMs = REPEATE
 }
 
 function errorKey(err: unknown): string {
-  if (err instanceof Error) return `${err.name}:${(err as { code?: unknown }).code ?? err.message}`;
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return `${err.name}:${typeof code === 'string' || typeof code === 'number' ? code : err.message}`;
+  }
   return String(err);
 }

@@ -97,7 +97,7 @@ const { rule: ruleInput } = fc.letrec<{ rule: unknown }>((tie) => ({
 export const rule = ruleInput
   .map((input) => parseRule(input))
   .filter((parsed) => parsed.ok)
-  .map((parsed) => (parsed as { ok: true; rule: Rule }).rule);
+  .map((parsed) => (parsed).rule);
 
 /** The customers (of `ids`) the reference evaluator puts in `rule`, sorted. */
 export function expected(rule: Rule, data: History, ids = data.customers.map((c) => c.id)): string[] {

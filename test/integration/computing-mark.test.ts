@@ -68,7 +68,7 @@ describe('the computing mark of a segment archived while it computes', () => {
       await blocker.query('COMMIT');
       blocker.release();
     }
-    return (await recomputing!).get(id);
+    return (await recomputing).get(id);
   };
 
   it('is cleared by the archive, and the recompute that was computing then drops its result', async () => {

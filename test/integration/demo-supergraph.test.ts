@@ -109,7 +109,7 @@ describe('npm run supergraph: the demo customers subgraph and this one behind @a
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
       await vi.waitFor(() => expect(output).toContain('supergraph ready'), { timeout: 30_000, interval: 100 });
       expect(output).toContain(`segments subgraph: http://localhost:${new URL(subgraph.url).port}/`);

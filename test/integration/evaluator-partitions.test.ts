@@ -52,7 +52,7 @@ describe('several worker processes evaluate at once', () => {
     const worker: WorkerProcess = { child, batches: 0 };
     const started = new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it started`)));
-      createInterface({ input: child.stdout! }).on('line', (text) => {
+      createInterface({ input: child.stdout }).on('line', (text) => {
         if (!text.startsWith('{')) return;
         const line = JSON.parse(text) as { msg?: string };
         if (line.msg === 'workers started') resolve();

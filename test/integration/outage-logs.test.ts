@@ -42,7 +42,7 @@ describe('logs while Redis is away', () => {
     const write = process.stderr.write.bind(process.stderr);
     vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
       stderr.push(String(chunk));
-      return write(chunk as string, ...(rest as []));
+      return write(chunk, ...(rest as []));
     });
     vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void stderr.push(args.map(String).join(' ')));
     const before = lines.length;

@@ -38,7 +38,7 @@ function runScript(script: string, namespace: TestNamespace, port: number, npmAr
   });
   const lines: LogLine[] = [];
   const waiting: Array<{ msg: string; resolve: (line: LogLine) => void }> = [];
-  createInterface({ input: npm.stdout! }).on('line', (text) => {
+  createInterface({ input: npm.stdout }).on('line', (text) => {
     if (!text.startsWith('{')) return;
     const line = JSON.parse(text) as LogLine;
     lines.push(line);

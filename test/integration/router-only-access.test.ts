@@ -47,7 +47,7 @@ describe('router-only access (ROUTER_SHARED_SECRET)', () => {
     ['the member import', `/admin/segments/1/members`, { method: 'PUT', headers: { 'content-type': 'text/csv' }, body: 'cust-2\n' }],
     ['an unknown path', '/anything', { method: 'GET' }],
   ])('refuses %s with a JSON 401 naming the header', async (_name, path, init) => {
-    const answer = await send(path, init as RequestInit);
+    const answer = await send(path, init);
     expect(answer.status).toBe(401);
     expect(answer.type).toMatch(/^application\/json/);
     expect(answer.body).toEqual({
@@ -141,7 +141,7 @@ describe('production without the router secret', () => {
   it('refuses to start the subgraph, saying what to set', async () => {
     for (const role of ['subgraph', 'all'] as const) {
       const service = await start(role, {});
-      const output = service.output;
+      const output = () => service.output();
       expect(await service.exited).toBe(1);
       expect(output()).toContain('Invalid configuration: production needs ROUTER_SHARED_SECRET');
       expect(output()).toContain('ROUTER_ONLY_NETWORK=true');

@@ -120,7 +120,7 @@ describe("the API's own Postgres pools", () => {
       headers: { 'content-type': 'text/csv', authorization: `Bearer ${admin}` },
       body,
       duplex: 'half',
-    } as RequestInit);
+    });
     const applications = async () =>
       (await stores.pool.query<{ name: string }>(`SELECT application_name AS name FROM pg_stat_activity WHERE datname = current_database() AND state <> 'idle'`)).rows.map((r) => r.name);
     await vi.waitFor(async () => expect(await applications()).toContain('segments-member-import'), { timeout: 5000, interval: 50 });

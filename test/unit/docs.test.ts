@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import { parse, type ObjectTypeDefinitionNode, type ObjectTypeExtensionNode } from 'graphql';
+import { Kind, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -67,8 +67,8 @@ describe('README.md and docs/', () => {
     const schemaFields: string[] = [];
     for (const file of readdirSync(join(ROOT, 'schema')).filter((name) => name.endsWith('.graphql'))) {
       for (const definition of parse(read(`schema/${file}`)).definitions) {
-        if (definition.kind !== 'ObjectTypeDefinition' && definition.kind !== 'ObjectTypeExtension') continue;
-        const node = definition as ObjectTypeDefinitionNode | ObjectTypeExtensionNode;
+        if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+        const node = definition;
         if (!['Customer', 'Segment', 'Query', 'Mutation'].includes(node.name.value)) continue;
         for (const field of node.fields ?? []) schemaFields.push(`${node.name.value}.${field.name.value}`);
       }

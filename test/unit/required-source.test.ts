@@ -17,7 +17,7 @@ describe('requiredSource: what every member has a row in', () => {
     [count('LTE', 0), null],
     [count('NEQ', 1), null],
     [count('NEQ', 0), { filter: undefined }],
-    [{ orderTotal: { op: 'GTE', value: 1000 } } as Rule, { filter: undefined }],
+    [{ orderTotal: { op: 'GTE', value: 1000 } }, { filter: undefined }],
     [{ lastOrder: { olderThanDays: 60 } }, { filter: undefined }],
     [{ inSegment: '7' }, { segmentId: '7' }],
     [country, null],

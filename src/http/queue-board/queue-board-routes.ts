@@ -42,7 +42,8 @@ export function queueBoardRoutes(options: QueueBoardRoutesOptions): Router {
 
   router.post(SIGN_IN_PATH, express.urlencoded({ extended: false, limit: '16kb' }), async (req, res) => {
     if (!mayChangeState(req)) return showSignIn(res, 403, 'cross-site');
-    const token = typeof req.body?.token === 'string' ? req.body.token.trim() : '';
+    const form = req.body as { token?: unknown } | undefined;
+    const token = typeof form?.token === 'string' ? form.token.trim() : '';
     try {
       await new RequestAuth(`Bearer ${token}`, verifyToken).require(SCOPE);
     } catch (error) {

@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../platform/logger.js';
 import { repeatedErrorLog } from '../../platform/repeated-error-log.js';
@@ -60,7 +59,7 @@ export function createRedis(url: string, options: RedisClientOptions): Redis {
  */
 export function dropWhenStalled(redis: Redis, stallMs: number, onStall: () => void): void {
   redis.on('connect', () => {
-    const socket = redis.stream as Socket;
+    const socket = redis.stream;
     // Since when commands have waited with nothing read; null while none waits.
     let waitingSince: number | null = null;
     socket.on('data', () => (waitingSince = null));

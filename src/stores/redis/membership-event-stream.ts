@@ -21,8 +21,6 @@ const STREAM_MAX_LENGTH = 1_000_000;
 
 // Events per append-membership-events call: it holds Redis for a few milliseconds at most.
 const APPEND_CHUNK = 1000;
-// The values per event that commands/append-membership-events.lua reads.
-const FIELDS_PER_EVENT = 7;
 
 type AppendEventsCommand = { appendMembershipEvents(stream: string, ...args: string[]): unknown };
 
