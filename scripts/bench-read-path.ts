@@ -10,11 +10,14 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createApiDependencies } from '../src/graphql/api-dependencies.js';
+import { apiStores, createApiDependencies } from '../src/graphql/api-dependencies.js';
 import { loadConfig } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
 import { createServer } from '../src/http/server.js';
-import { createStores } from '../src/platform/create-stores.js';
+import { workerStores } from '../src/pipeline/worker-stores.js';
+import { prepareDatabase } from '../src/platform/prepare-database.js';
+import { openStoreClients } from '../src/platform/store-clients.js';
+import { openServing } from '../src/serving/open-serving.js';
 import { rebuildServingStore } from '../src/pipeline/rebuild-serving-store.js';
 
 const { values } = parseArgs({
@@ -51,7 +54,9 @@ async function main() {
   const databaseUrl = process.env.BENCH_DATABASE_URL ?? config.databaseUrl.replace(/\/[^/]*$/, '/segments_bench');
   const redisPrefix = process.env.BENCH_REDIS_PREFIX ?? 'bench:';
   const logger = createLogger('warn');
-  const stores = await createStores({ ...config, databaseUrl, redisPrefix }, logger);
+  await prepareDatabase(databaseUrl);
+  const clients = openStoreClients({ ...config, databaseUrl, redisPrefix }, logger);
+  const stores = { ...workerStores(clients), redis: clients.redis, checkReadiness: () => clients.checkReadiness(), close: () => clients.close() };
   try {
     console.log(`preparing ${customers} customers in ${segmentCount} segments (about 5 each)...`);
     await stores.pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
@@ -68,7 +73,7 @@ async function main() {
     );
     await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
 
-    const api = createApiDependencies(stores, config.auth);
+    const api = createApiDependencies(apiStores(clients, await openServing(clients, logger)), config.auth);
     const server = createServer({ introspection: false, landingPage: false }, { ...api, logger, checkReadiness: () => stores.checkReadiness() });
     const port = await server.listen(0, '127.0.0.1');
     const query = `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Customer { id segments { id name } isInSegment(id: "1") segmentMemberships { since } } } }`;

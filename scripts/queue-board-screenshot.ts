@@ -22,7 +22,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'bullmq';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { createApiDependencies } from '../src/graphql/api-dependencies.js';
+import { apiStores, createApiDependencies } from '../src/graphql/api-dependencies.js';
 import { loadConfig, type AuthConfig } from '../src/platform/config.js';
 import { bullConnection, createMaintenanceQueue, MAINTENANCE_QUEUE } from '../src/jobs/maintenance-queue.js';
 import { addOrderCreated, createOrderEventsQueue } from '../src/jobs/order-events-queue.js';
@@ -30,7 +30,9 @@ import { createRecomputeQueue } from '../src/jobs/recompute-queue.js';
 import { createLogger } from '../src/platform/logger.js';
 import { BOARD_QUEUES, QUEUE_BOARD_PATH, QueueBoard, SIGN_IN_PATH } from '../src/http/queue-board/index.js';
 import { createServer } from '../src/http/server.js';
-import { createStores } from '../src/platform/create-stores.js';
+import { prepareDatabase } from '../src/platform/prepare-database.js';
+import { openStoreClients } from '../src/platform/store-clients.js';
+import { openServing } from '../src/serving/open-serving.js';
 
 const SCREENSHOT = path.resolve('docs/queue-board.png');
 const CHROMIUM = process.env.CHROMIUM ?? 'chromium';
@@ -47,8 +49,10 @@ async function main() {
   try {
     // Cleanups run last-registered first: the Redis keys go after everything that writes them has stopped.
     cleanups.unshift(() => dropDatabase(databaseUrl));
-    const stores = await createStores({ ...config, databaseUrl: databaseUrl.toString(), redisPrefix: `board-screenshot:${id}:` }, logger);
+    await prepareDatabase(databaseUrl.toString());
+    const stores = openStoreClients({ ...config, databaseUrl: databaseUrl.toString(), redisPrefix: `board-screenshot:${id}:` }, logger);
     cleanups.unshift(() => stores.close());
+    const serving = await openServing(stores, logger);
     cleanups.unshift(() => deleteKeys(stores.redis, `board-screenshot:${id}:*`));
     const connection = bullConnection(config.redisUrl, 'segments-board-screenshot');
     await addSomeJobs(connection, stores.keys.bullPrefix, cleanups);
@@ -56,7 +60,7 @@ async function main() {
     const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
     const server = createServer(
       { introspection: false, landingPage: false },
-      { ...createApiDependencies(stores, auth), logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
+      { ...createApiDependencies(apiStores(stores, serving), auth), logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
     );
     const port = await server.listen(0, '127.0.0.1');
     cleanups.unshift(() => queueBoard.close(), () => server.stop());

@@ -5,12 +5,16 @@
  */
 import { ConfigError, loadConfig } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
-import { createStores } from '../src/platform/create-stores.js';
+import { workerStores } from '../src/pipeline/worker-stores.js';
+import { prepareDatabase } from '../src/platform/prepare-database.js';
+import { openStoreClients } from '../src/platform/store-clients.js';
 import { rebuildServingStore } from '../src/pipeline/rebuild-serving-store.js';
 
 async function main() {
   const config = loadConfig();
-  const stores = await createStores(config, createLogger(config.logLevel));
+  await prepareDatabase(config.databaseUrl);
+  const clients = openStoreClients(config, createLogger(config.logLevel));
+  const stores = workerStores(clients);
   try {
     const started = Date.now();
     const result = await rebuildServingStore(stores.pool, stores.memberships, stores.servingStore);
@@ -18,7 +22,7 @@ async function main() {
       `rebuilt ${result.customersWritten} customers, removed ${result.staleKeysRemoved} stale keys in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   } finally {
-    await stores.close();
+    await clients.close();
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * Composition root: config -> clients -> subgraph and/or workers -> signals.
+ * Entry point: config -> migrations -> clients -> each role's composition
+ * (the subgraph's read path and API, the workers' stores) -> signals.
  *
  *   node dist/src/index.js [all|subgraph|worker]
  *
  * `all` (the default, `npm start`) runs both in one process: the one-machine
  * setup. `subgraph` and `worker` run one each, to scale them apart.
  */
-import { createApiDependencies } from './graphql/api-dependencies.js';
+import { apiStores, createApiDependencies } from './graphql/api-dependencies.js';
 import { checkSubgraphConfig, ConfigError, loadConfig } from './platform/config.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { setHealthGaugeSources } from './platform/metrics/health-gauges.js';
@@ -16,7 +17,11 @@ import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repo
 import { QueueBoard } from './http/queue-board/index.js';
 import { bullConnection } from './jobs/maintenance-queue.js';
 import { watchBullConnections } from './stores/redis/watch-bull-connections.js';
-import { createStores } from './platform/create-stores.js';
+import { prepareDatabase } from './platform/prepare-database.js';
+import { openStoreClients } from './platform/store-clients.js';
+import { workerStores } from './pipeline/worker-stores.js';
+import { openServing } from './serving/open-serving.js';
+import { SegmentRepository } from './stores/postgres/segment-repository.js';
 import { startWorkers } from '../workers/index.js';
 
 const ROLES = ['all', 'subgraph', 'worker'] as const;
@@ -45,27 +50,31 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (started) void shutdown(signal);
   };
   process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
-  const stores = await createStores({ ...config, previewPool: config.previews }, logger);
+  // Migrations are a step of their own, before any role builds on the schema.
+  await prepareDatabase(config.databaseUrl);
+  const clients = openStoreClients({ ...config, previewPool: config.previews }, logger);
   const stops: Array<() => Promise<void>> = [];
-  const pipelineHealth = new PipelineHealthRepository(stores.pool);
-  setHealthGaugeSources({ backlogAges: () => pipelineHealth.backlogAges(), computeHealth: () => stores.segments.computeHealth(), logger });
+  const pipelineHealth = new PipelineHealthRepository(clients.pool);
+  const segments = new SegmentRepository(clients.pool);
+  setHealthGaugeSources({ backlogAges: () => pipelineHealth.backlogAges(), computeHealth: () => segments.computeHealth(), logger });
 
   if (role === 'all' || role === 'subgraph') {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const api = createApiDependencies(stores, config.auth, {
+    const serving = await openServing(clients, logger);
+    const api = createApiDependencies(apiStores(clients, serving), config.auth, {
       laggingAfterMs: config.serving.laggingAfterMs,
       previews: { maxConcurrentPerCaller: config.previews.maxConcurrentPerToken },
       ...(config.erasureAuditKey ? { erasureAuditKey: config.erasureAuditKey } : {}),
       maxLiveSegments: config.maxLiveSegments,
     });
     // The board opens its queues at first use; the worker-only role has none.
-    const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: stores.keys.bullPrefix, logger });
+    const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: clients.keys.bullPrefix, logger });
     if (!config.routerSecret && !config.routerOnlyNetwork) logger.warn('ROUTER_SHARED_SECRET is not set: anyone who reaches this port can query every customer\'s segments');
     const server = createServer(
       { ...config, secureAdminCookie: config.nodeEnv === 'production', metrics: config.metricsPort === undefined },
-      { ...api, logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
+      { ...api, logger, checkReadiness: () => clients.checkReadiness(), queueBoard },
     );
     const port = await server.listen(config.port, config.host);
     stops.push(async () => {
@@ -77,7 +86,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
     if (config.metricsPort !== undefined) {
-      const metrics = createOpsServer({ logger, checkReadiness: () => stores.checkReadiness() });
+      const metrics = createOpsServer({ logger, checkReadiness: () => clients.checkReadiness() });
       const metricsPort = await metrics.listen(config.metricsPort, config.host);
       stops.push(() => metrics.stop());
       logger.info({ port: metricsPort }, 'metrics listener ready: /metrics, /health/live, /health/ready');
@@ -86,7 +95,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
   if (role === 'all' || role === 'worker') {
     const workers = await startWorkers({
       redisUrl: config.redisUrl,
-      stores,
+      stores: workerStores(clients),
       logger,
       orderOutboxTrigger: config.orderOutboxTrigger,
       lockDurationMs: config.workerLockDurationMs,
@@ -95,7 +104,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     stops.push(() => workers.close());
     // Role `all` serves /metrics and the health checks on the subgraph's port.
     if (role === 'worker') {
-      const ops = createOpsServer({ logger, checkReadiness: () => stores.checkReadiness() });
+      const ops = createOpsServer({ logger, checkReadiness: () => clients.checkReadiness() });
       const port = await ops.listen(config.workerPort, config.host);
       stops.push(() => ops.stop());
       logger.info({ port }, 'worker operations listener ready: /metrics, /health/live, /health/ready');
@@ -106,7 +115,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing requests and jobs in progress');
     // Stop taking work first (server drains, workers finish their job), then close the stores they used.
     await Promise.allSettled(stops.map((stop) => stop()));
-    await stores.close();
+    await clients.close();
     logger.info('stopped');
     process.exit(0);
   }

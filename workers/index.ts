@@ -23,7 +23,7 @@ import type { Logger } from '../src/platform/logger.js';
 import { trackQueues } from '../src/platform/metrics/health-gauges.js';
 import { measureJobs } from '../src/platform/metrics/job-metrics.js';
 import { repeatedErrorLog } from '../src/platform/repeated-error-log.js';
-import type { Stores } from '../src/platform/create-stores.js';
+import type { WorkerStores } from '../src/pipeline/worker-stores.js';
 import { eraseServingKeys } from '../src/pipeline/erase-serving-keys.js';
 import { CustomerEvaluationRepository } from '../src/pipeline/customer-evaluation.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
@@ -44,7 +44,7 @@ import { UnreachableCaseError } from '../src/platform/unreachable-case-error.js'
 
 export interface WorkerDependencies {
   redisUrl: string;
-  stores: Stores;
+  stores: WorkerStores;
   logger: Logger;
   /** Keep the triggers that feed the change outbox installed (config ORDER_OUTBOX_TRIGGER). @defaultValue true */
   orderOutboxTrigger?: boolean;
@@ -254,7 +254,7 @@ function watch<T extends Worker<any, any, any>>(worker: T, logger: Logger): T {
 }
 
 /** Makes the recompute schedulers match the live RULE segments. */
-async function reconcileSchedules(stores: Stores, queue: RecomputeQueue, recompute: ReturnType<typeof recomputeRequests>): Promise<void> {
+async function reconcileSchedules(stores: Pick<WorkerStores, 'computations'>, queue: RecomputeQueue, recompute: ReturnType<typeof recomputeRequests>): Promise<void> {
   const live = await stores.computations.schedules();
   const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
   const liveIds = new Set(live.map((s) => `segment:${s.id}`));

@@ -6,7 +6,13 @@ import { SegmentPreviewer, type SegmentPreviewerOptions } from '../admin/segment
 import { DEFAULT_SERVING, type AuthConfig } from '../platform/config.js';
 import { createTokenVerifier } from '../auth/token-verifier.js';
 import type { ContextDependencies } from './context.js';
-import type { Stores } from '../platform/create-stores.js';
+import type pg from 'pg';
+import type { StoreClients } from '../platform/store-clients.js';
+import type { Serving } from '../serving/open-serving.js';
+import type { MembershipReader } from '../serving/membership-reader.js';
+import type { SegmentCatalog } from '../serving/segment-catalog.js';
+import { RulePreviewRepository } from '../stores/postgres/rule-preview-repository.js';
+import { DEFAULT_PREVIEW_POOL } from '../platform/preview-pool-config.js';
 import { CustomerErasureRepository } from '../stores/postgres/customer-erasure-repository.js';
 import { MembershipExplanationRepository } from '../stores/postgres/membership-explanation-repository.js';
 import { StaticMemberImportRepository } from '../stores/postgres/static-member-import-repository.js';
@@ -31,12 +37,35 @@ export interface ApiOptions {
   maxLiveSegments?: number;
 }
 
+/** The stores the API runs on, and nothing else. */
+export interface ApiStores {
+  /** Requests run here: its statement timeout bounds what one request can make Postgres do. */
+  apiPool: pg.Pool;
+  /** Member imports run here: an upload holds a connection for its whole length. */
+  importPool: pg.Pool;
+  catalog: SegmentCatalog;
+  membershipReader: MembershipReader;
+  /** Rule previews, on the preview pool: bounded, and never in the way of reads. */
+  rulePreviews: RulePreviewRepository;
+}
+
+/** The subgraph role's stores, over the process's clients and its read path. */
+export function apiStores(clients: StoreClients, serving: Serving): ApiStores {
+  return {
+    apiPool: clients.apiPool(),
+    importPool: clients.importPool(),
+    catalog: serving.catalog,
+    membershipReader: serving.membershipReader,
+    rulePreviews: new RulePreviewRepository(clients.previewPool(), clients.settings.previewPool ?? DEFAULT_PREVIEW_POOL),
+  };
+}
+
 /**
- * What the API runs on, assembled from the stores and the auth settings.
+ * What the API runs on, assembled from its stores and the auth settings.
  * The API asks no queue for anything: admin changes record their side
  * effects in Postgres, and the workers carry them out.
  */
-export function createApiDependencies(stores: Stores, auth: AuthConfig, options: ApiOptions = {}): ApiDependencies {
+export function createApiDependencies(stores: ApiStores, auth: AuthConfig, options: ApiOptions = {}): ApiDependencies {
   const { laggingAfterMs = DEFAULT_SERVING.laggingAfterMs, previews = {}, erasureAuditKey, maxLiveSegments } = options;
   // Requests run on the API's pool (its statement timeout bounds each), imports on theirs.
   const segments = new SegmentRepository(stores.apiPool);

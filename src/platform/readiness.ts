@@ -1,7 +1,7 @@
 /** The outcome of one dependency's check. */
 export type CheckStatus = 'ok' | 'failed';
 
-/** What `Stores.checkReadiness()` found: which dependency answered and which did not. */
+/** What `StoreClients.checkReadiness()` found: which dependency answered and which did not. */
 export interface ReadinessReport {
   /** True when every check passed. */
   ok: boolean;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Stores } from '../../src/platform/create-stores.js';
+import type { Stores } from './test-environment.js';
 import { publishMembershipEvents } from '../../src/pipeline/publish-membership-events.js';
 import type { SegmentRecord } from '../../src/stores/postgres/segment-repository.js';
 

@@ -4,7 +4,7 @@ import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recomp
 import { createLogger, type Logger } from '../../src/platform/logger.js';
 import { QueueBoard } from '../../src/http/queue-board/index.js';
 import { createServer, type ServerOptions } from '../../src/http/server.js';
-import type { Stores } from '../../src/platform/create-stores.js';
+import type { Stores } from './test-environment.js';
 import { TEST_REDIS_URL } from './test-environment.js';
 import { TEST_AUTH } from './tokens.js';
 

@@ -4,7 +4,13 @@ import { Redis } from 'ioredis';
 import { DEFAULT_SERVING, type ServingConfig } from '../../src/platform/config.js';
 import type { PreviewPoolConfig } from '../../src/platform/preview-pool-config.js';
 import { createLogger } from '../../src/platform/logger.js';
-import { createStores, type Stores } from '../../src/platform/create-stores.js';
+import { apiStores, type ApiStores } from '../../src/graphql/api-dependencies.js';
+import { workerStores, type WorkerStores } from '../../src/pipeline/worker-stores.js';
+import { prepareDatabase } from '../../src/platform/prepare-database.js';
+import type { ReadinessReport } from '../../src/platform/readiness.js';
+import { openStoreClients } from '../../src/platform/store-clients.js';
+import { openServing, type Serving } from '../../src/serving/open-serving.js';
+import { MembershipHistoryRepository } from '../../src/stores/postgres/membership-history-repository.js';
 
 /** Where tests find the servers; CI and developer machines run them locally. */
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -66,6 +72,18 @@ async function deleteKeys(pattern: string): Promise<void> {
   }
 }
 
+/**
+ * Every store of both roles over one set of clients, as role `all` has them,
+ * so a test reaches whichever it checks.
+ */
+export interface Stores extends WorkerStores, Serving, ApiStores {
+  redis: Redis;
+  previewPool: pg.Pool;
+  membershipHistory: MembershipHistoryRepository;
+  checkReadiness(): Promise<ReadinessReport>;
+  close(): Promise<void>;
+}
+
 export interface TestStores extends Stores {
   namespace: TestNamespace;
   /** Closes the stores and removes the namespace. */
@@ -92,7 +110,8 @@ export interface TestStoreOptions {
 export async function createTestStores(options: TestStoreOptions = {}): Promise<TestStores> {
   const namespace = createTestNamespace(options.postgresUrl);
   const database = new URL(namespace.databaseUrl).pathname;
-  const stores = await createStores({
+  await prepareDatabase(namespace.databaseUrl);
+  const clients = openStoreClients({
     databaseUrl: namespace.databaseUrl,
     redisUrl: options.redisUrl ?? TEST_REDIS_URL,
     redisPrefix: namespace.redisPrefix,
@@ -101,6 +120,17 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     ...(options.previewPostgresUrl ? { previewDatabaseUrl: `${options.previewPostgresUrl}${database}` } : {}),
     ...(options.apiStatementTimeoutMs ? { apiStatementTimeoutMs: options.apiStatementTimeoutMs } : {}),
   }, createLogger('silent'));
+  const serving = await openServing(clients, createLogger('silent'));
+  const stores: Stores = {
+    ...workerStores(clients),
+    ...apiStores(clients, serving),
+    ...serving,
+    redis: clients.redis,
+    previewPool: clients.previewPool(),
+    membershipHistory: new MembershipHistoryRepository(clients.pool),
+    checkReadiness: () => clients.checkReadiness(),
+    close: () => clients.close(),
+  };
   if (options.servingBuilt ?? true) await stores.servingStore.markBuilt();
   return Object.assign(stores, {
     namespace,

@@ -1,5 +1,5 @@
 import { createLogger } from '../../src/platform/logger.js';
-import type { Stores } from '../../src/platform/create-stores.js';
+import type { Stores } from './test-environment.js';
 import { recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { startWorkers, type RunningWorkers, type WorkerDependencies } from '../../workers/index.js';
 import { eraseServingKeys } from '../../src/pipeline/erase-serving-keys.js';
