@@ -78,7 +78,7 @@ import { timeWindows } from '../src/rules/time-windows.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
 import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
-import { SegmentComputationRepository } from '../src/pipeline/segment-recompute.js';
+import { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import { redisKeys } from '../src/stores/redis/keys.js';
 import { BATCH_COST_HEADER, batchCostRow, batchCosts, readBatchLines, readLogLines, type BatchCosts } from './bench-batch-costs.js';
 import { gigabytes, membershipStorage, type MembershipStorage } from './bench-membership-storage.js';

@@ -25,7 +25,7 @@ import { measureJobs } from '../src/platform/metrics/job-metrics.js';
 import { repeatedErrorLog } from '../src/platform/repeated-error-log.js';
 import type { WorkerStores } from '../src/pipeline/worker-stores.js';
 import { eraseServingKeys } from '../src/pipeline/erase-serving-keys.js';
-import { CustomerEvaluationRepository } from '../src/pipeline/customer-evaluation.js';
+import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from '../src/pipeline/change-evaluator.js';
@@ -138,7 +138,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     },
     deps.evaluator,
   );
-  const batcher = new RecomputeBatcher((ids) => stores.computations.recompute(ids), { maxSegments: RECOMPUTE_ROUND_SEGMENTS, concurrency: 2 });
+  const batcher = new RecomputeBatcher((ids) => stores.recompute.run(ids), { maxSegments: RECOMPUTE_ROUND_SEGMENTS, concurrency: 2 });
   const rebuild = createRebuildServingStoreProcessor(stores, logger);
   const timeMaintenance = createTimeMaintenanceProcessor({
     computations: stores.computations,

@@ -2,7 +2,8 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { RecomputeRequests, RecomputeSegmentJob } from '../src/jobs/recompute-queue.js';
 import type { Logger } from '../src/platform/logger.js';
 import { recomputeDuration } from '../src/platform/metrics/metrics.js';
-import type { SegmentComputationRepository, RecomputeResult } from '../src/pipeline/segment-recompute.js';
+import type { RecomputeResult } from '../src/pipeline/segment-recompute.js';
+import type { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import type { SegmentRepository } from '../src/stores/postgres/segment-repository.js';
 import type { SegmentChangeChannel } from '../src/stores/redis/segment-change-channel.js';
 
@@ -20,7 +21,7 @@ export interface RecomputeProcessorDependencies {
 
 /**
  * A full recompute: computes and applies the segment's membership in
- * Postgres (see SegmentComputationRepository), has the changes published,
+ * Postgres (see SegmentRecompute), has the changes published,
  * and, when members changed, asks for the segments that read this one to be
  * recomputed after it. A rule that fails at run time quarantines the segment
  * and fails the job without retries: only a rule change can mend it.

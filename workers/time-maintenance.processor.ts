@@ -1,6 +1,6 @@
 import type { Logger } from '../src/platform/logger.js';
 import { timeWindows } from '../src/rules/time-windows.js';
-import type { SegmentComputationRepository } from '../src/pipeline/segment-recompute.js';
+import type { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
 import type { TimeMaintenanceOutcome, TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 
 /** How long the evaluation journal is kept at least (longer while a recompute that started before is computing). */

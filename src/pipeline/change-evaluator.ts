@@ -14,7 +14,7 @@ import type {
   EvaluatedSegment,
   EvaluationCause,
   MembershipFlip,
-} from './customer-evaluation.js';
+} from '../stores/postgres/customer-evaluation-repository.js';
 import { PartitionLeases, type PartitionLeasesOptions } from './partition-leases.js';
 
 export interface ChangeEvaluatorOptions {

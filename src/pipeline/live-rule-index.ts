@@ -1,5 +1,5 @@
 import { RuleIndex } from '../rules/rule-index.js';
-import type { SegmentComputationRepository } from './segment-recompute.js';
+import type { SegmentComputationRepository } from '../stores/postgres/segment-computation-repository.js';
 
 /**
  * The evaluator's RuleIndex of live RULE segments, kept at the revision of the

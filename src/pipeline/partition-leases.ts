@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { OUTBOX_PARTITIONS, type CustomerEvaluationRepository } from './customer-evaluation.js';
+import { OUTBOX_PARTITIONS, type CustomerEvaluationRepository } from '../stores/postgres/customer-evaluation-repository.js';
 
 export interface PartitionLeasesOptions {
   /** How often the process announces itself and rebalances. @defaultValue 1000 */

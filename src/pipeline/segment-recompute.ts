@@ -1,7 +1,6 @@
 import type pg from 'pg';
-import { compileMembersQuery } from '../rules/compile-sql.js';
-import type { Rule } from '../rules/rule.js';
 import { ADVISORY_LOCKS } from '../stores/postgres/advisory-locks.js';
+import type { ComputedSegment, SegmentComputationRepository } from '../stores/postgres/segment-computation-repository.js';
 import { computeGroupChanges } from './segment-group-computation.js';
 
 export type { MembershipCause } from '../domain/membership-cause.js';
@@ -33,11 +32,6 @@ export interface RecomputeFailure {
 
 export type RecomputeResult = RecomputeOutcome | RecomputeSkip | RecomputeFailure;
 
-export interface RuleSegment {
-  id: number;
-  rule: Rule;
-}
-
 // A lock wait longer than this means something else holds the evaluation
 // lock for long: retry rather than queue every event evaluation behind us.
 const APPLY_LOCK_TIMEOUT_MS = 5_000;
@@ -63,29 +57,33 @@ export function isRuleFailure(error: unknown): error is Error & { code: string }
 }
 
 /**
- * Full recomputes. One segment is its rule's set-based SQL; a group of
- * segments (created or scheduled together) is computed in one pass over the
- * customers in this process (computeGroupChanges, streamed: nothing
+ * The full-recompute protocol. One segment is its rule's set-based SQL; a
+ * group of segments (created or scheduled together) is computed in one pass
+ * over the customers in this process (computeGroupChanges, streamed: nothing
  * proportional to the customer base is held). Either way the rules are read
  * inside a REPEATABLE READ snapshot and compared with the memberships of that
  * snapshot into a temporary table of changes, with no lock that event
  * evaluations wait for. Each segment's changes are then applied in short
  * transactions that hold the evaluation lock: customers the event path
  * evaluated after the recompute's time of computation (the evaluation
- * journal) keep their newer answer.
+ * journal) keep their newer answer. The SQL of each step is the
+ * repository's; the order, the snapshot, the locks and the retries are here.
  */
-export class SegmentComputationRepository {
-  constructor(private readonly pool: pg.Pool) {}
+export class SegmentRecompute {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly computations: SegmentComputationRepository,
+  ) {}
 
   /**
    * Recomputes the live RULE segments among `segmentIds` together and applies
    * each. Returns a result per segment id asked for.
    */
-  async recompute(segmentIds: readonly number[]): Promise<Map<number, RecomputeResult>> {
+  async run(segmentIds: readonly number[]): Promise<Map<number, RecomputeResult>> {
     const results = new Map<number, RecomputeResult>();
     if (segmentIds.length > 1 && segmentIds.length < GROUP_PASS_FROM) {
       // A few segments: each by its own SQL costs less than a pass over every customer.
-      for (const id of segmentIds) for (const [key, value] of await this.recompute([id])) results.set(key, value);
+      for (const id of segmentIds) for (const [key, value] of await this.run([id])) results.set(key, value);
       return results;
     }
     for (const id of segmentIds) results.set(id, { skipped: 'not a live RULE segment' });
@@ -94,9 +92,7 @@ export class SegmentComputationRepository {
     try {
       // Marked before the snapshot: from now on the event path journals its evaluations of these segments.
       // One row per statement: never holding one segment's row while waiting for another's.
-      for (const id of [...segmentIds].sort((a, b) => a - b)) {
-        await client.query(`UPDATE segments SET computing_since = clock_timestamp() WHERE id = $1 AND kind = 'RULE' AND status = 'ACTIVE'`, [id]);
-      }
+      for (const id of [...segmentIds].sort((a, b) => a - b)) await this.computations.markComputing(client, id);
       const started = Date.now();
       let segments: Array<{ id: number; version: number; changes: number }>;
       let asOf: Date;
@@ -109,7 +105,7 @@ export class SegmentComputationRepository {
           return results;
         }
         // One rule fails at run time: compute each alone, so that only it fails.
-        for (const id of segmentIds) for (const [key, value] of await this.recompute([id])) results.set(key, value);
+        for (const id of segmentIds) for (const [key, value] of await this.run([id])) results.set(key, value);
         return results;
       }
       const computeMs = Date.now() - started;
@@ -122,13 +118,13 @@ export class SegmentComputationRepository {
       }
       // A bulk change makes the planner's statistics of memberships stale at once, and the
       // event path's plans depend on them: refresh them now rather than at autovacuum's pace.
-      if (changed >= ANALYZE_AFTER_CHANGES) await client.query('ANALYZE segment_memberships');
+      if (changed >= ANALYZE_AFTER_CHANGES) await this.computations.analyzeMemberships(client);
       return results;
     } catch (error) {
       failed = true;
       throw error;
     } finally {
-      if (!failed) await client.query('DROP TABLE IF EXISTS recompute_target').catch(() => (failed = true));
+      if (!failed) await this.computations.dropTarget(client).catch(() => (failed = true));
       // A connection in an unknown state (a temp table, an open transaction) is not reused.
       client.release(failed || undefined);
     }
@@ -155,13 +151,10 @@ export class SegmentComputationRepository {
     await reader.query('SELECT pg_advisory_lock($1)', [ADVISORY_LOCKS.EVALUATION]);
     let locked = true;
     try {
-      const asOf = (await reader.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      const asOf = await this.computations.clock(reader);
       await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       try {
-        const { rows: segments } = await reader.query<{ id: number; rule: Rule; version: number }>(
-          `SELECT id, rule, version FROM segments WHERE id = ANY($1::int[]) AND kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
-          [segmentIds],
-        );
+        const segments = await this.computations.ruleSegments(reader, segmentIds);
         await reader.query('SELECT pg_advisory_unlock($1)', [ADVISORY_LOCKS.EVALUATION]);
         locked = false;
         const changes = segments.length > 0 ? await this.fillChanges(reader, client, segments, asOf) : [];
@@ -186,27 +179,11 @@ export class SegmentComputationRepository {
    * connection); a group is computed in one pass in this process
    * (computeGroupChanges). Returns each segment's number of changes.
    */
-  private async fillChanges(reader: pg.PoolClient, writer: pg.PoolClient, segments: ReadonlyArray<{ id: number; rule: Rule }>, asOf: Date): Promise<number[]> {
-    await writer.query('DROP TABLE IF EXISTS recompute_target');
-    await writer.query('CREATE TEMP TABLE recompute_target (segment_id int NOT NULL, customer_id text NOT NULL, member boolean NOT NULL, PRIMARY KEY (segment_id, customer_id))');
-    let changes: number[];
-    if (reader === writer) {
-      // One segment: its rule's set-based SQL, compared with its memberships (close to the bare SQL of the rule).
-      const members = compileMembersQuery(segments[0]!.rule, { asOf });
-      const segmentId = segments[0]!.id;
-      const { rowCount } = await writer.query(
-        `INSERT INTO recompute_target
-         SELECT ${segmentId}::int, coalesce(t.customer_id, m.customer_id), t.customer_id IS NOT NULL
-           FROM (${members.text}) t
-           FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = ${segmentId}::int) m ON m.customer_id = t.customer_id
-          WHERE t.customer_id IS NULL OR m.customer_id IS NULL`,
-        members.values,
-      );
-      changes = [rowCount ?? 0];
-    } else {
-      changes = await computeGroupChanges(reader, writer, segments, asOf);
-    }
-    if (changes.reduce((a, b) => a + b, 0) >= ANALYZE_TARGET_FROM) await writer.query('ANALYZE recompute_target');
+  private async fillChanges(reader: pg.PoolClient, writer: pg.PoolClient, segments: readonly ComputedSegment[], asOf: Date): Promise<number[]> {
+    await this.computations.createTarget(writer);
+    const changes =
+      reader === writer ? [await this.computations.fillTargetByRule(writer, segments[0]!, asOf)] : await computeGroupChanges(reader, writer, segments, asOf);
+    if (changes.reduce((a, b) => a + b, 0) >= ANALYZE_TARGET_FROM) await this.computations.analyzeTarget(writer);
     return changes;
   }
 
@@ -230,14 +207,7 @@ export class SegmentComputationRepository {
     let after = '';
     for (;;) {
       // A small change set is one range: no need to look for a bound.
-      const { rows: bounds } =
-        segment.changes <= APPLY_CHUNK
-          ? { rows: [] }
-          : await client.query<{ upTo: string | null }>(
-              `SELECT customer_id AS "upTo" FROM recompute_target WHERE segment_id = $1 AND customer_id > $2 ORDER BY customer_id OFFSET $3 LIMIT 1`,
-              [segment.id, after, APPLY_CHUNK - 1],
-            );
-      const upTo = bounds[0]?.upTo ?? null;
+      const upTo = segment.changes <= APPLY_CHUNK ? null : await this.computations.rangeEnd(client, segment.id, after, APPLY_CHUNK);
       const outcome = await this.applyRange(client, segment, asOf, after, upTo);
       if ('skipped' in outcome) return outcome;
       totals.entered += outcome.entered;
@@ -261,11 +231,7 @@ export class SegmentComputationRepository {
       try {
         await client.query(`SET LOCAL lock_timeout = ${APPLY_LOCK_TIMEOUT_MS}`);
         await client.query('SELECT pg_advisory_xact_lock($1)', [ADVISORY_LOCKS.EVALUATION]);
-        const { rows } = await client.query<{ version: number; status: string; computingSince: Date | null; lastComputedAt: Date | null }>(
-          `SELECT version, status, computing_since AS "computingSince", last_computed_at AS "lastComputedAt" FROM segments WHERE id = $1 FOR NO KEY UPDATE`,
-          [segment.id],
-        );
-        const current = rows[0];
+        const current = await this.computations.lockForApply(client, segment.id);
         let skip: RecomputeSkip | null = null;
         if (!current || current.status !== 'ACTIVE') skip = { skipped: 'not a live RULE segment' };
         else if (current.version !== segment.version) skip = { skipped: 'rule changed while computing' };
@@ -274,59 +240,18 @@ export class SegmentComputationRepository {
         }
         if (skip) {
           // No recompute applies to a segment that is not live: its mark must not outlive this one.
-          if (current && current.status !== 'ACTIVE') await client.query('UPDATE segments SET computing_since = NULL WHERE id = $1', [segment.id]);
+          if (current && current.status !== 'ACTIVE') await this.computations.clearComputingMark(client, segment.id);
           await client.query('COMMIT');
           return skip;
         }
-        // Two plain bounds (not `$5 IS NULL OR ...`), so each range is an index range scan.
-        const inRange = (column: string) => (upTo === null ? `${column} > $4` : `${column} > $4 AND ${column} <= $5`);
-        const { rows: changes } = await client.query<{ entered: number; left: number; keptNewer: number }>(
-          `WITH newer AS MATERIALIZED (
-             SELECT DISTINCT customer_id FROM segment_evaluations, unnest(customer_ids) AS customer_id
-              WHERE segment_id = $1 AND version = $3 AND evaluated_at > $2 AND ${inRange('customer_id')}
-           ), wanted AS MATERIALIZED (
-             SELECT c.customer_id, c.member FROM recompute_target c
-              WHERE c.segment_id = $1 AND ${inRange('c.customer_id')}
-                AND NOT EXISTS (SELECT 1 FROM newer n WHERE n.customer_id = c.customer_id)
-           ), entered AS (
-             -- No other writer of this RULE segment's memberships runs (the evaluation lock is held
-             -- exclusively), so a plain probe suffices where ON CONFLICT's speculative insertion
-             -- costs about twice as much per row; a writer that broke this would fail the range.
-             INSERT INTO segment_memberships (segment_id, customer_id, since)
-             SELECT $1::int, w.customer_id, $2::timestamptz FROM wanted w
-              WHERE w.member AND NOT EXISTS (SELECT 1 FROM segment_memberships m WHERE m.segment_id = $1 AND m.customer_id = w.customer_id)
-             RETURNING customer_id
-           ), departed AS (
-             DELETE FROM segment_memberships m USING wanted w
-              WHERE m.segment_id = $1 AND m.customer_id = w.customer_id AND NOT w.member
-             RETURNING m.customer_id
-           ), recorded AS (
-             INSERT INTO segment_membership_events (segment_id, customer_id, change, at, cause, segment_version)
-             SELECT $1::int, customer_id, 'ENTERED', $2::timestamptz, 'schedule', $3::int FROM entered
-             UNION ALL
-             SELECT $1::int, customer_id, 'LEFT', $2::timestamptz, 'schedule', $3::int FROM departed
-           )
-           SELECT (SELECT count(*)::int FROM entered) AS entered, (SELECT count(*)::int FROM departed) AS left,
-                  (SELECT count(*)::int FROM newer) AS "keptNewer"`,
-          upTo === null ? [segment.id, asOf, segment.version, after] : [segment.id, asOf, segment.version, after, upTo],
-        );
-        const change = changes[0]!;
-        // The count below includes every evaluation committed so far (none runs now): their pending deltas are in it.
-        if (upTo === null) await client.query('DELETE FROM segment_size_deltas WHERE segment_id = $1', [segment.id]);
-        const { rows: sized } =
+        const change = await this.computations.applyRange(client, segment, asOf, after, upTo);
+        // The last range counts the size: every evaluation committed so far (none runs now) is in the count.
+        const size =
           upTo === null
-            ? await client.query<{ size: number }>(
-                `UPDATE segments SET size = (SELECT count(*) FROM segment_memberships WHERE segment_id = $1),
-                        last_computed_at = $2, time_evaluated_at = $2, computing_since = NULL, quarantined_at = NULL, compute_error = NULL
-                  WHERE id = $1 RETURNING size`,
-                [segment.id, asOf],
-              )
-            : await client.query<{ size: number }>('UPDATE segments SET size = size + $2 WHERE id = $1 RETURNING size', [
-                segment.id,
-                change.entered - change.left,
-              ]);
+            ? await this.computations.completeApply(client, segment.id, asOf)
+            : await this.computations.addToSize(client, segment.id, change.entered - change.left);
         await client.query('COMMIT');
-        return { ...change, size: sized[0]!.size };
+        return { ...change, size };
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         // 55P03: the lock wait timed out; try again rather than hold evaluations up.
@@ -334,33 +259,5 @@ export class SegmentComputationRepository {
         throw error;
       }
     }
-  }
-
-  /** Records that a segment's rule failed at run time: it is quarantined until a recompute succeeds. */
-  async recordFailure(segmentId: number, message: string): Promise<void> {
-    await this.pool.query(
-      'UPDATE segments SET computing_since = NULL, quarantined_at = coalesce(quarantined_at, now()), compute_error = $2 WHERE id = $1',
-      [segmentId, message],
-    );
-  }
-
-  /** Live RULE segments with their rules (all of them, or those among `ids`), for the workers' rule index. */
-  async liveRuleSegments(ids?: readonly number[]): Promise<RuleSegment[]> {
-    const { rows } = await this.pool.query<RuleSegment>(
-      `SELECT id, rule FROM segments
-        WHERE kind = 'RULE' AND status = 'ACTIVE' AND ($1::int[] IS NULL OR id = ANY($1::int[]))
-        ORDER BY id`,
-      [ids ?? null],
-    );
-    return rows;
-  }
-
-  /** Live RULE segments with their refresh periods, to reconcile job schedulers. */
-  async schedules(): Promise<Array<{ id: number; refreshEveryMinutes: number; neverComputed: boolean }>> {
-    const { rows } = await this.pool.query<{ id: number; refreshEveryMinutes: number; neverComputed: boolean }>(
-      `SELECT id, refresh_every_minutes AS "refreshEveryMinutes", last_computed_at IS NULL AS "neverComputed"
-         FROM segments WHERE kind = 'RULE' AND status = 'ACTIVE' ORDER BY id`,
-    );
-    return rows;
   }
 }

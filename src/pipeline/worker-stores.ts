@@ -8,7 +8,8 @@ import type { RedisKeys } from '../stores/redis/keys.js';
 import { MembershipEventStream } from '../stores/redis/membership-event-stream.js';
 import { SegmentChangeChannel } from '../stores/redis/segment-change-channel.js';
 import { MembershipServingStore } from '../stores/redis/serving-store.js';
-import { SegmentComputationRepository } from './segment-recompute.js';
+import { SegmentComputationRepository } from '../stores/postgres/segment-computation-repository.js';
+import { SegmentRecompute } from './segment-recompute.js';
 
 /** What the worker role runs on, and nothing else: no API pool, no serving reads, no catalog. */
 export interface WorkerStores {
@@ -18,6 +19,8 @@ export interface WorkerStores {
   segments: SegmentRepository;
   memberships: MembershipRepository;
   computations: SegmentComputationRepository;
+  /** The full-recompute protocol over `computations`. */
+  recompute: SegmentRecompute;
   changeOutbox: ChangeOutboxRepository;
   /** Side effects of admin changes, carried out by the relay. */
   segmentOutbox: SegmentOutboxRepository;
@@ -30,12 +33,14 @@ export interface WorkerStores {
 /** The worker role's stores, over the process's clients (publication gets the bulk connection). */
 export function workerStores(clients: StoreClients): WorkerStores {
   const { pool, keys, settings } = clients;
+  const computations = new SegmentComputationRepository(pool);
   return {
     pool,
     keys,
     segments: new SegmentRepository(pool),
     memberships: new MembershipRepository(pool),
-    computations: new SegmentComputationRepository(pool),
+    computations,
+    recompute: new SegmentRecompute(pool, computations),
     changeOutbox: new ChangeOutboxRepository(pool),
     segmentOutbox: new SegmentOutboxRepository(pool),
     servingStore: new MembershipServingStore(clients.bulkRedis(), keys),

@@ -52,11 +52,11 @@ describe('the computing mark of a segment archived while it computes', () => {
    */
   const whileRecomputing = async (id: number, during: () => Promise<void>) => {
     const blocker = await stores.pool.connect();
-    let recomputing: ReturnType<typeof stores.computations.recompute> | undefined;
+    let recomputing: ReturnType<typeof stores.recompute.run> | undefined;
     try {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
-      recomputing = stores.computations.recompute([id]);
+      recomputing = stores.recompute.run([id]);
       await expect
         .poll(async () => (await stores.pool.query(`SELECT 1 FROM pg_locks WHERE relation = 'orders'::regclass AND NOT granted`)).rowCount, {
           timeout: 10_000,
@@ -73,7 +73,7 @@ describe('the computing mark of a segment archived while it computes', () => {
 
   it('is cleared by the archive, and the recompute that was computing then drops its result', async () => {
     const id = await createRuleSegment();
-    expect((await stores.computations.recompute([id])).get(id)).toMatchObject({ size: 1 });
+    expect((await stores.recompute.run([id])).get(id)).toMatchObject({ size: 1 });
     await stores.pool.query(`INSERT INTO orders (id, customer_id, store_id, total_cents) VALUES ('o-2', 'c-2', 'store-A', 100)`);
 
     const result = await whileRecomputing(id, async () => {
@@ -89,7 +89,7 @@ describe('the computing mark of a segment archived while it computes', () => {
 
   it('is cleared by a recompute that finds its segment archived by a process that left the mark (an older version, mid-deploy)', async () => {
     const id = await createRuleSegment();
-    expect((await stores.computations.recompute([id])).get(id)).toMatchObject({ size: 2 });
+    expect((await stores.recompute.run([id])).get(id)).toMatchObject({ size: 2 });
     const result = await whileRecomputing(id, async () => {
       // What archiveSegment wrote before it cleared the mark.
       await stores.pool.query(`UPDATE segments SET status = 'ARCHIVED', updated_at = now() WHERE id = $1`, [id]);

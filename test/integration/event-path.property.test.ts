@@ -6,7 +6,7 @@ import { CompiledRules } from '../../src/rules/compiled-rules.js';
 import { CustomerEvaluation } from '../../src/rules/customer-evaluation.js';
 import { evaluateRule } from '../../src/rules/evaluate-rule.js';
 import type { Rule } from '../../src/rules/rule.js';
-import { CustomerEvaluationRepository } from '../../src/pipeline/customer-evaluation.js';
+import { CustomerEvaluationRepository } from '../../src/stores/postgres/customer-evaluation-repository.js';
 import { ChangeEvaluator, type BatchReport } from '../../src/pipeline/change-evaluator.js';
 import { LiveRuleIndex } from '../../src/pipeline/live-rule-index.js';
 import { createSegment, insertRuleSegment } from '../helpers/fixtures.js';

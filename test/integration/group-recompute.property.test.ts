@@ -32,7 +32,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
     for (let i = 0; i < 8; i++) {
       segments.push(await insertRuleSegment(stores, { orderCount: { filter: { storeIds: ['s1'] }, op: 'GTE', value: 1 } }, `chars ${i}`));
     }
-    await stores.computations.recompute(segments);
+    await stores.recompute.run(segments);
     const { rows } = await stores.pool.query<{ customer_id: string }>('SELECT DISTINCT customer_id FROM segment_memberships WHERE segment_id = ANY($1::int[])', [segments]);
     expect(rows.map((r) => r.customer_id).sort()).toEqual([...ids].sort());
     const { rows: counts } = await stores.pool.query('SELECT count(*)::int AS n FROM segment_memberships WHERE segment_id = ANY($1::int[])', [segments]);
@@ -50,7 +50,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
     await stores.pool.query(`INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids) VALUES ($1, 1, now() + interval '1 hour', '{c1}')`, [segments[0]]);
     // ...but only for the version it evaluated.
     await stores.pool.query(`INSERT INTO segment_evaluations (segment_id, version, evaluated_at, customer_ids) VALUES ($1, 7, now() + interval '1 hour', '{c2}')`, [segments[1]]);
-    const results = await stores.computations.recompute(segments);
+    const results = await stores.recompute.run(segments);
     expect(results.get(segments[0]!)).toMatchObject({ version: 1, size: 2, entered: 2, left: 0, keptNewer: 1 });
     for (const id of segments.slice(1)) expect(results.get(id)).toMatchObject({ version: 1, size: 3, entered: 3, left: 0, keptNewer: 0 });
     const { rows } = await stores.pool.query<{ segment_id: number; members: string[]; events: string[]; size: number; computed: boolean }>(
@@ -89,7 +89,7 @@ describe('a group recompute agrees with the SQL of each rule', () => {
           ]);
         }
         const before = (await stores.pool.query('SELECT segment_id, customer_id FROM segment_memberships WHERE segment_id = ANY($1::int[])', [ids])).rows;
-        const results = await stores.computations.recompute(ids);
+        const results = await stores.recompute.run(ids);
         for (const [i, r] of rules.entries()) {
           const result = results.get(ids[i]!)!;
           expect(result, JSON.stringify(result)).toHaveProperty('size');

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import type { CustomerInput, OrderInput, ReadScope } from '../rules/compiled-rules.js';
-import type { Rule } from '../rules/rule.js';
-import { ADVISORY_LOCKS } from '../stores/postgres/advisory-locks.js';
-import { inClientTransaction, type Queryable } from '../stores/postgres/queryable.js';
+import type { CustomerInput, OrderInput, ReadScope } from '../../rules/compiled-rules.js';
+import type { Rule } from '../../rules/rule.js';
+import { ADVISORY_LOCKS } from './advisory-locks.js';
+import { inClientTransaction, type Queryable } from './queryable.js';
 
 /** A live RULE segment as the event path evaluates it. */
 export interface EvaluatedSegment {
