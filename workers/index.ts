@@ -76,8 +76,8 @@ export interface RunningWorkers {
 
 // Recompute jobs mostly wait for their round of the batcher, which computes
 // up to RECOMPUTE_ROUND_SEGMENTS segments in one pass, two rounds at a time:
-// enough jobs in flight to fill both (with 100, segments created together were
-// computed 24 to 76 per pass, each pass reading every customer's orders again);
+// enough jobs in flight to fill both (fewer would split segments created
+// together over several passes, each reading every customer's orders again);
 // order-events jobs wait a few milliseconds for their batch insert.
 const RECOMPUTE_ROUND_SEGMENTS = 1000;
 const RECOMPUTE_CONCURRENCY = 2 * RECOMPUTE_ROUND_SEGMENTS;

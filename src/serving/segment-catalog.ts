@@ -45,8 +45,7 @@ const MISSING = Symbol('missing');
  *
  * Every live segment read once stays (issue 15: a read whose memberships span
  * more than any fixed bound must still be served from memory). That costs
- * what its record weighs, about 1 KB with a campaign rule (measured over
- * 10,000 of them), and live segments are only as many as admins created.
+ * what its record weighs, about 1 KB with a campaign rule, and live segments are only as many as admins created.
  * Archived and unknown ids, which any caller can name, share a bounded LRU
  * instead. Unknown ids are remembered as absent for a few seconds:
  * a stale membership pointing at a deleted segment must not cost a query on

@@ -117,7 +117,7 @@ export async function seedOrderHistory(
     await client.query('COMMIT');
     // VACUUM, not only ANALYZE: it sets the visibility map, without which the
     // covering indexes cannot serve index-only scans and every evaluation
-    // visits the heap (issue 7 measured 2.7 s cold against 50 ms vacuumed).
+    // visits the heap (docs/pipeline.md "Postgres settings for a busy `orders` table").
     await timed('vacuum (analyze)', 'VACUUM (ANALYZE) customers, orders');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

@@ -20,9 +20,8 @@ const ANALYZE_STAGED_FROM = 10_000;
 // Memberships moved by one import after which the planner statistics of the
 // tables it wrote are refreshed (this machine runs without autovacuum, and
 // autovacuum would come a minute later at best), as recomputes do: the event
-// path's plans over segment_memberships depend on them. (Before the events
-// table became insert-only, stale statistics also made every publisher batch
-// scan and sort all unpublished events; docs/benchmarks.md.)
+// path's plans over segment_memberships, and the publisher's batch reads,
+// depend on them.
 const ANALYZE_AFTER_CHANGES = 100_000;
 // Memory for the diff's hash joins and DISTINCT, for this transaction only:
 // a million ids fit without spilling to disk.
@@ -84,7 +83,7 @@ export class StaticMemberImportRepository {
       [segmentId],
     );
     // In customer order: the index entries go in page after page rather than all over the indexes
-    // (a million rows: 13 s instead of 23 s here, docs/benchmarks.md).
+    // (docs/benchmarks.md "Member import").
     const entered = await client.query(
       `WITH added AS (
          INSERT INTO segment_memberships (segment_id, customer_id, since)
