@@ -62,7 +62,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (!config.auth.secret && !config.auth.jwksUrl) {
       logger.warn('neither JWT_SECRET nor JWT_JWKS_URL is set: every admin operation will be refused');
     }
-    const serving = await openServing(clients, logger);
+    const serving = await openServing(clients, logger, segments);
     const api = createApiDependencies(apiStores(clients, serving), config.auth, {
       laggingAfterMs: config.serving.laggingAfterMs,
       previews: { maxConcurrentPerCaller: config.previews.maxConcurrentPerToken },

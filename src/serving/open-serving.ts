@@ -18,12 +18,14 @@ export interface Serving {
 
 /**
  * Builds the read path over the process's clients and subscribes the catalog
- * to change announcements; closing the clients unsubscribes it.
+ * to change announcements; closing the clients unsubscribes it. The catalog
+ * reads through `segments` when given (one repository shared with others in
+ * the process), else a repository of its own on the general pool.
  */
-export async function openServing(clients: StoreClients, logger: Logger): Promise<Serving> {
+export async function openServing(clients: StoreClients, logger: Logger, segments: SegmentRepository = new SegmentRepository(clients.pool)): Promise<Serving> {
   const serving = clients.settings.serving ?? DEFAULT_SERVING;
   const membershipReader = new MembershipReader(new MembershipServingStore(clients.servingRedis(), clients.keys), new MembershipRepository(clients.pool), serving, logger);
-  const catalog = new SegmentCatalog(new SegmentRepository(clients.pool), { ttlMs: serving.segmentCacheTtlMs });
+  const catalog = new SegmentCatalog(segments, { ttlMs: serving.segmentCacheTtlMs });
   const subscriber = clients.subscriber();
   const unsubscribe = await new SegmentChangeChannel(clients.redis, clients.keys).subscribe(
     subscriber,

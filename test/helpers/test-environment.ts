@@ -120,9 +120,11 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     ...(options.previewPostgresUrl ? { previewDatabaseUrl: `${options.previewPostgresUrl}${database}` } : {}),
     ...(options.apiStatementTimeoutMs ? { apiStatementTimeoutMs: options.apiStatementTimeoutMs } : {}),
   }, createLogger('silent'));
-  const serving = await openServing(clients, createLogger('silent'));
+  // One segment repository for the worker's stores and the catalog, as role `all` has had.
+  const worker = workerStores(clients);
+  const serving = await openServing(clients, createLogger('silent'), worker.segments);
   const stores: Stores = {
-    ...workerStores(clients),
+    ...worker,
     ...apiStores(clients, serving),
     ...serving,
     redis: clients.redis,
