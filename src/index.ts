@@ -17,7 +17,7 @@ import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repo
 import { QueueBoard } from './http/queue-board/index.js';
 import { bullConnection } from './jobs/maintenance-queue.js';
 import { watchBullConnections } from './stores/redis/watch-bull-connections.js';
-import { prepareDatabase } from './platform/prepare-database.js';
+import { assertSchemaCurrent, prepareDatabase, SchemaOutOfDateError } from './platform/prepare-database.js';
 import { openStoreClients } from './platform/store-clients.js';
 import { workerStores } from './pipeline/worker-stores.js';
 import { openServing } from './serving/open-serving.js';
@@ -50,9 +50,21 @@ async function main(role: Role, logger: Logger): Promise<void> {
     if (started) void shutdown(signal);
   };
   process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
-  // Migrations are a step of their own, before any role builds on the schema.
-  await prepareDatabase(config.databaseUrl);
+  // Migrations are a step of their own, before any role builds on the schema: the one-machine
+  // default takes it here; roles started apart leave it to `npm run migrate` and refuse an older schema.
+  if (role === 'all') {
+    const { triggers } = await prepareDatabase(config.databaseUrl, { orderOutboxTrigger: config.orderOutboxTrigger, lockTimeoutMs: config.ddlLockTimeoutMs });
+    if (triggers === 'not-applicable') logger.warn('orders is not a table this role owns: no capture trigger; producers must add order.created jobs');
+  }
   const clients = openStoreClients({ ...config, previewPool: config.previews }, logger);
+  if (role !== 'all') {
+    try {
+      await assertSchemaCurrent(clients.pool);
+    } catch (error) {
+      await clients.close();
+      throw error;
+    }
+  }
   const stops: Array<() => Promise<void>> = [];
   const pipelineHealth = new PipelineHealthRepository(clients.pool);
   const segments = new SegmentRepository(clients.pool);
@@ -97,7 +109,6 @@ async function main(role: Role, logger: Logger): Promise<void> {
       redisUrl: config.redisUrl,
       stores: workerStores(clients),
       logger,
-      orderOutboxTrigger: config.orderOutboxTrigger,
       lockDurationMs: config.workerLockDurationMs,
       membershipEventRetentionDays: config.membershipEventRetentionDays,
     });
@@ -130,7 +141,7 @@ if (!ROLES.includes(role)) {
   process.exit(64);
 }
 main(role, logger).catch((error: unknown) => {
-  if (error instanceof ConfigError) console.error(error.message);
+  if (error instanceof ConfigError || error instanceof SchemaOutOfDateError) console.error(error.message);
   else logger.fatal({ err: error }, 'failed to start');
   process.exit(1);
 });

@@ -46,8 +46,6 @@ export interface WorkerDependencies {
   redisUrl: string;
   stores: WorkerStores;
   logger: Logger;
-  /** Keep the triggers that feed the change outbox installed (config ORDER_OUTBOX_TRIGGER). @defaultValue true */
-  orderOutboxTrigger?: boolean;
   /** How long an order.created job waits for its order to become visible. @defaultValue ORDER_VISIBILITY_WAIT_MS */
   orderVisibilityWaitMs?: number;
   /**
@@ -201,10 +199,6 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     ),
   ];
 
-  const trigger = await stores.changeOutbox.setTriggers(deps.orderOutboxTrigger ?? true);
-  if (trigger === 'not-applicable') {
-    logger.warn('orders is not a table this role owns: no capture trigger; producers must add order.created jobs');
-  }
   evaluator.start();
   sizeFolder.start();
   publisher.start();

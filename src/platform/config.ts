@@ -64,6 +64,8 @@ export interface Config {
   orderOutboxTrigger: boolean;
   /** BullMQ lock duration: how soon a job of a dead worker is retried elsewhere, in ms. @defaultValue 30000 */
   workerLockDurationMs: number;
+  /** How long each DDL statement of the migration step may wait for its table lock, in ms. @defaultValue 5000 */
+  ddlLockTimeoutMs: number;
   /** How membership reads are served; see `ServingConfig`. */
   serving: ServingConfig;
   /** What one operation may ask for; see `OperationLimits`. */
@@ -218,6 +220,7 @@ const environmentSchema = z.object({
   FEDERATION_AUTH_DIRECTIVES: booleanString.default(false),
   ORDER_OUTBOX_TRIGGER: booleanString.default(true),
   WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
+  DDL_LOCK_TIMEOUT_MS: count(100, 600_000, 5_000),
   SERVING_REDIS_TIMEOUT_MS: count(1, 10_000, DEFAULT_SERVING.redisTimeoutMs),
   SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),
   SERVING_POSTGRES_TIMEOUT_MS: count(10, 60_000, DEFAULT_SERVING.postgresTimeoutMs),
@@ -295,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     federationAuthDirectives: e.FEDERATION_AUTH_DIRECTIVES,
     orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
     workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
+    ddlLockTimeoutMs: e.DDL_LOCK_TIMEOUT_MS,
     serving: {
       redisTimeoutMs: e.SERVING_REDIS_TIMEOUT_MS,
       breakerResetMs: e.SERVING_BREAKER_RESET_MS,

@@ -6,9 +6,14 @@ import { eraseServingKeys } from '../../src/pipeline/erase-serving-keys.js';
 import { SegmentOutboxRelay } from '../../src/pipeline/segment-outbox-relay.js';
 import { TEST_REDIS_URL } from './test-environment.js';
 
-/** The real workers over `stores`, in this process. */
-export function startTestWorkers(stores: Stores, options: Partial<WorkerDependencies> = {}): Promise<RunningWorkers> {
-  return startWorkers({ redisUrl: TEST_REDIS_URL, stores, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...options });
+/**
+ * The real workers over `stores`, in this process. `orderOutboxTrigger` sets
+ * the capture triggers first, as the migration step does for a deployment.
+ */
+export async function startTestWorkers(stores: Stores, options: Partial<WorkerDependencies> & { orderOutboxTrigger?: boolean } = {}): Promise<RunningWorkers> {
+  const { orderOutboxTrigger, ...rest } = options;
+  if (orderOutboxTrigger !== undefined) await stores.changeOutbox.setTriggers(orderOutboxTrigger);
+  return startWorkers({ redisUrl: TEST_REDIS_URL, stores, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...rest });
 }
 
 export interface RunningRelay {

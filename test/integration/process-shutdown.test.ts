@@ -1,3 +1,4 @@
+import { prepareDatabase } from '../../src/platform/prepare-database.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -84,6 +85,8 @@ describe('SIGTERM to the npm start scripts', () => {
     { script: 'start:worker', ready: ['workers started'], listens: false, npmArgs: ['--ignore-scripts'] },
   ])('npm run $script stops the service gracefully, within its budget', async ({ script, ready, listens, npmArgs }) => {
     namespace = createTestNamespace();
+    // The roles started apart run on a schema the migration step prepared, as a deployment does.
+    if (script !== 'start') await prepareDatabase(namespace.databaseUrl);
     const port = await freePort();
     const run = runScript(script, namespace, port, npmArgs);
     const readyLines = await Promise.all(ready.map((msg) => run.logged(msg)));

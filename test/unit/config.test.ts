@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       federationAuthDirectives: false,
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
+      ddlLockTimeoutMs: 5000,
       serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000, segmentCacheTtlMs: 5000 },
       limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000, maxHistoryScans: 20 },
       compiledExecution: true,

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Queryable } from './queryable.js';
+import { inTransaction, type Queryable } from './queryable.js';
 
 /** One row of the change outbox: a customer whose data changed. */
 export interface CustomerChange {
@@ -150,20 +150,24 @@ export class ChangeOutboxRepository {
    * tables this role owns. Returns the tables changed, or 'not-applicable'
    * when it owns neither.
    */
-  async setTriggers(enabled: boolean): Promise<'installed' | 'removed' | 'not-applicable'> {
+  async setTriggers(enabled: boolean, options: { lockTimeoutMs?: number } = {}): Promise<'installed' | 'removed' | 'not-applicable'> {
     const { rows } = await this.pool.query<{ table: string }>(
       `SELECT t AS table FROM unnest(ARRAY['orders', 'customers']) AS t
         WHERE EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass(t) AND relkind IN ('r', 'p') AND pg_has_role(relowner, 'MEMBER'))`,
     );
     const owned = new Set(rows.map((r) => r.table));
     if (!owned.has('orders')) return 'not-applicable';
+    // Each statement takes its table's lock; a bounded wait keeps it from queueing every writer behind a long transaction.
+    const lockTimeoutMs = options.lockTimeoutMs;
     for (const t of TRIGGERS.filter((t) => owned.has(t.table))) {
-      await this.pool.query(
-        enabled
-          ? `CREATE OR REPLACE TRIGGER ${t.name} AFTER ${t.event} ON ${t.table} REFERENCING ${t.referencing}
-               FOR EACH STATEMENT EXECUTE FUNCTION ${t.fn}()`
-          : `DROP TRIGGER IF EXISTS ${t.name} ON ${t.table}`,
-      );
+      const ddl = enabled
+        ? `CREATE OR REPLACE TRIGGER ${t.name} AFTER ${t.event} ON ${t.table} REFERENCING ${t.referencing}
+             FOR EACH STATEMENT EXECUTE FUNCTION ${t.fn}()`
+        : `DROP TRIGGER IF EXISTS ${t.name} ON ${t.table}`;
+      await inTransaction(this.pool, async (client) => {
+        if (lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}`);
+        await client.query(ddl);
+      });
     }
     return enabled ? 'installed' : 'removed';
   }

@@ -36,10 +36,11 @@ async function readMigrations(dir: string): Promise<Migration[]> {
  *
  * @returns the versions applied by this call
  */
-export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
+export async function migrate(pool: pg.Pool, dir: string, options: { lockTimeoutMs?: number } = {}): Promise<string[]> {
   const migrations = await readMigrations(dir);
   const client = await pool.connect();
   try {
+    // Waits for another process's migrations as long as they take; only the DDL below is bounded.
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`
       CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -64,6 +65,8 @@ export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
       }
       await client.query('BEGIN');
       try {
+        // A DDL statement queued behind a long write transaction would hold every later writer of its table.
+        if (options.lockTimeoutMs !== undefined) await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(options.lockTimeoutMs))}`);
         await client.query(migration.sql);
         await client.query('INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)', [
           migration.version,
@@ -81,4 +84,12 @@ export async function migrate(pool: pg.Pool, dir: string): Promise<string[]> {
     await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release();
   }
+}
+
+/** The migrations in `dir` that the database has not recorded (all of them on an empty database). */
+export async function pendingMigrations(db: pg.Pool, dir: string): Promise<string[]> {
+  const migrations = await readMigrations(dir);
+  const { rows: table } = await db.query<{ exists: boolean }>(`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`);
+  const applied = new Set(table[0]?.exists ? (await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version) : []);
+  return migrations.map((m) => m.version).filter((version) => !applied.has(version));
 }
