@@ -76,30 +76,23 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
   const pools: pg.Pool[] = [];
   const connections: Redis[] = [];
   const closeSteps: Array<() => Promise<void>> = [];
-  const pool = (make: () => pg.Pool) => {
-    const made = make();
-    pools.push(made);
-    return made;
-  };
-  const connection = (make: () => Redis) => {
-    const made = make();
-    connections.push(made);
-    return made;
-  };
+  // Every pool and connection made is closed by close().
+  const pool = (made: pg.Pool) => (pools.push(made), made);
+  const connection = (made: Redis) => (connections.push(made), made);
   const once = <T>(make: () => T): (() => T) => {
     let made: T | undefined;
     return () => (made ??= make());
   };
 
-  const general = pool(() => createPool(settings.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') }));
-  const redis = connection(() => createRedis(settings.redisUrl, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
+  const general = pool(createPool(settings.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') }));
+  const redis = connection(createRedis(settings.redisUrl, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
   return {
     settings,
     pool: general,
     redis,
     keys: redisKeys(settings.redisPrefix),
     apiPool: once(() =>
-      pool(() =>
+      pool(
         createPool(settings.databaseUrl, {
           applicationName: 'segments-api',
           statementTimeoutMs: settings.apiStatementTimeoutMs ?? 30_000,
@@ -108,7 +101,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
       ),
     ),
     importPool: once(() =>
-      pool(() =>
+      pool(
         createPool(settings.databaseUrl, {
           max: settings.importConnections ?? 2,
           applicationName: 'segments-member-import',
@@ -118,7 +111,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
     ),
     // Previews get connections of their own, with a statement timeout; the pool opens none until a preview runs.
     previewPool: once(() =>
-      pool(() =>
+      pool(
         createPool(settings.previewDatabaseUrl ?? settings.databaseUrl, {
           ...previewPoolOptions(settings.previewPool ?? DEFAULT_PREVIEW_POOL),
           onError: (error) => logger.error({ err: error }, 'postgres idle preview connection error'),
@@ -128,7 +121,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
     // It connects on the first read. The breaker gives up on a read long
     // before this timeout, which only bounds what a stall leaves pending.
     servingRedis: once(() =>
-      connection(() =>
+      connection(
         createRedis(settings.redisUrl, {
           connectionName: 'segments-serving-reads',
           logger,
@@ -138,7 +131,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
       ),
     ),
     bulkRedis: once(() =>
-      connection(() =>
+      connection(
         createRedis(settings.redisUrl, {
           connectionName: 'segments-publication',
           logger,
@@ -149,7 +142,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
         }),
       ),
     ),
-    subscriber: once(() => connection(() => createRedis(settings.redisUrl, { connectionName: 'segments-catalog-subscriber', logger }))),
+    subscriber: once(() => connection(createRedis(settings.redisUrl, { connectionName: 'segments-catalog-subscriber', logger }))),
     checkReadiness() {
       return runReadinessChecks({ postgres: () => general.query('SELECT 1'), redis: () => redis.ping() });
     },
