@@ -198,7 +198,7 @@ async function main() {
 
   const pool = createPool(databaseUrl, { max: 3, applicationName: 'bench-import' });
   const redis = new Redis(redisUrl, { connectionName: 'bench-import', maxRetriesPerRequest: 3 });
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix: keys.bullPrefix });
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix: keys.bullPrefix(MAINTENANCE_QUEUE) });
   const count = async (sql: string, params: unknown[] = []) => Number((await pool.query<{ n: string }>(sql, params)).rows[0]!.n);
 
   let interrupted = false;
@@ -224,7 +224,7 @@ async function main() {
       if (found.length > 0) deletedKeys += await redis.unlink(...found);
     } while (cursor !== '0');
     // An empty database's serving store is complete: mark it built, as a rebuild would, so the worker starts serving at once.
-    await redis.set(keys.servingBuilt, new Date().toISOString());
+    await redis.set(keys.servingBuilt(0), new Date().toISOString());
     await pool.query('VACUUM ANALYZE segment_memberships, segment_membership_events, segments');
     results.postgres = (await pool.query('SHOW server_version')).rows[0].server_version;
     results.redis = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? null;
@@ -316,7 +316,7 @@ async function main() {
       for (;;) {
         alive();
         const left = await unpublished();
-        const watermark = Number((await redis.get(keys.servingUpToDate)) ?? 0);
+        const watermark = Number((await redis.get(keys.servingUpToDate(0))) ?? 0);
         if (left === 0 && watermark >= answeredAt) {
           servedMs = performance.now() - begun;
           break;

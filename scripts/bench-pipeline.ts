@@ -324,11 +324,10 @@ async function main() {
   const probePool = createPool(databaseUrl, { max: 4, applicationName: 'bench-pipeline-probe' });
   const redis = new Redis(redisUrl, { connectionName: 'bench-pipeline', maxRetriesPerRequest: 3 });
   const keys = redisKeys(prefix);
-  const bullPrefix = keys.bullPrefix;
   const connection = { url: redisUrl, maxRetriesPerRequest: null, connectionName: 'bench-pipeline-queues' };
-  const recomputeQueue = new Queue(RECOMPUTE_QUEUE, { connection, prefix: bullPrefix });
-  const orderEventsQueue = new Queue(ORDER_EVENTS_QUEUE, { connection, prefix: bullPrefix });
-  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: bullPrefix });
+  const recomputeQueue = new Queue(RECOMPUTE_QUEUE, { connection, prefix: keys.bullPrefix(RECOMPUTE_QUEUE) });
+  const orderEventsQueue = new Queue(ORDER_EVENTS_QUEUE, { connection, prefix: keys.bullPrefix(ORDER_EVENTS_QUEUE) });
+  const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: keys.bullPrefix(MAINTENANCE_QUEUE) });
 
   let interrupted = false;
   const interrupt = (signal: NodeJS.Signals) => {

@@ -24,7 +24,9 @@ import { SignJWT } from 'jose';
 import pg from 'pg';
 import { apiStores, createApiDependencies } from '../src/graphql/api-dependencies.js';
 import { loadConfig, type AuthConfig } from '../src/platform/config.js';
-import { bullConnection, createMaintenanceQueue, MAINTENANCE_QUEUE } from '../src/jobs/maintenance-queue.js';
+import { createMaintenanceQueue, MAINTENANCE_QUEUE } from '../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../src/stores/redis/bull-connection.js';
+import type { BullPrefixes } from '../src/jobs/bull-prefixes.js';
 import { addOrderCreated, createOrderEventsQueue } from '../src/jobs/order-events-queue.js';
 import { createRecomputeQueue } from '../src/jobs/recompute-queue.js';
 import { createLogger } from '../src/platform/logger.js';
@@ -54,10 +56,10 @@ async function main() {
     cleanups.unshift(() => stores.close());
     const serving = await openServing(stores, logger);
     cleanups.unshift(() => deleteKeys(stores.redis, `board-screenshot:${id}:*`));
-    const connection = bullConnection(config.redisUrl, 'segments-board-screenshot');
-    await addSomeJobs(connection, stores.keys.bullPrefix, cleanups);
+    const connection = bullConnection(config.redis, 'segments-board-screenshot');
+    await addSomeJobs(connection, stores.keys, cleanups);
 
-    const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
+    const queueBoard = new QueueBoard({ connection, keys: stores.keys, logger });
     const server = createServer(
       { introspection: false, landingPage: false },
       { ...createApiDependencies(apiStores(stores, serving), auth), logger, checkReadiness: () => stores.checkReadiness(), queueBoard },
@@ -83,10 +85,10 @@ async function main() {
 }
 
 /** Waiting, delayed, completed and failed jobs, so every kind of count shows. */
-async function addSomeJobs(connection: ReturnType<typeof bullConnection>, prefix: string, cleanups: Array<() => Promise<unknown>>) {
-  const recompute = createRecomputeQueue(connection, prefix);
-  const orders = createOrderEventsQueue(connection, prefix);
-  const maintenance = createMaintenanceQueue(connection, prefix);
+async function addSomeJobs(connection: ReturnType<typeof bullConnection>, keys: BullPrefixes, cleanups: Array<() => Promise<unknown>>) {
+  const recompute = createRecomputeQueue(connection, keys);
+  const orders = createOrderEventsQueue(connection, keys);
+  const maintenance = createMaintenanceQueue(connection, keys);
   cleanups.unshift(() => Promise.all([recompute.close(), orders.close(), maintenance.close()]));
   for (const segmentId of [101, 102, 103]) await recompute.add('recompute-segment', { segmentId });
   await recompute.add('recompute-segment', { segmentId: 104 }, { delay: 3_600_000 });
@@ -101,7 +103,7 @@ async function addSomeJobs(connection: ReturnType<typeof bullConnection>, prefix
       async (job) => {
         if (job.name === 'time-maintenance') throw new Error('demo failure for the screenshot');
       },
-      { connection, prefix },
+      { connection, prefix: keys.bullPrefix(MAINTENANCE_QUEUE) },
     );
     worker.on('error', fail);
     const settled = () => {

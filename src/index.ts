@@ -15,7 +15,7 @@ import { createOpsServer } from './http/ops-server.js';
 import { createServer } from './http/server.js';
 import { PipelineHealthRepository } from './stores/postgres/pipeline-health-repository.js';
 import { QueueBoard } from './http/queue-board/index.js';
-import { bullConnection } from './jobs/maintenance-queue.js';
+import { bullConnection, closeBullConnection } from './stores/redis/bull-connection.js';
 import { watchBullConnections } from './stores/redis/watch-bull-connections.js';
 import { assertSchemaCurrent, prepareDatabase, SchemaOutOfDateError } from './platform/prepare-database.js';
 import { openStoreClients } from './platform/store-clients.js';
@@ -82,7 +82,8 @@ async function main(role: Role, logger: Logger): Promise<void> {
       maxLiveSegments: config.maxLiveSegments,
     });
     // The board opens its queues at first use; the worker-only role has none.
-    const queueBoard = new QueueBoard({ connection: bullConnection(config.redisUrl, 'segments-queue-board'), prefix: clients.keys.bullPrefix, logger });
+    const boardConnection = bullConnection(config.redis, 'segments-queue-board', logger);
+    const queueBoard = new QueueBoard({ connection: boardConnection, keys: clients.keys, logger });
     if (!config.routerSecret && !config.routerOnlyNetwork) logger.warn('ROUTER_SHARED_SECRET is not set: anyone who reaches this port can query every customer\'s segments');
     const server = createServer(
       { ...config, secureAdminCookie: config.nodeEnv === 'production', metrics: config.metricsPort === undefined },
@@ -94,6 +95,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
         await server.stop();
       } finally {
         await queueBoard.close();
+        await closeBullConnection(boardConnection);
       }
     });
     logger.info({ port, url: `http://localhost:${port}/` }, 'subgraph ready');
@@ -106,7 +108,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
   }
   if (role === 'all' || role === 'worker') {
     const workers = await startWorkers({
-      redisUrl: config.redisUrl,
+      redis: config.redis,
       stores: workerStores(clients),
       logger,
       lockDurationMs: config.workerLockDurationMs,

@@ -1,6 +1,5 @@
 import { Worker, type Job, type Processor } from 'bullmq';
 import {
-  bullConnection,
   createMaintenanceQueue,
   MAINTENANCE_QUEUE,
   requestServingStoreRebuild,
@@ -31,6 +30,8 @@ import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenan
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from '../src/pipeline/change-evaluator.js';
 import { LiveRuleIndex } from '../src/pipeline/live-rule-index.js';
 import { MembershipPublisher } from '../src/pipeline/membership-publisher.js';
+import { bullConnection, closeBullConnection } from '../src/stores/redis/bull-connection.js';
+import type { RedisTarget } from '../src/stores/redis/client.js';
 import { watchBullConnections } from '../src/stores/redis/watch-bull-connections.js';
 import { PollingLoop } from '../src/pipeline/polling-loop.js';
 import { createMembershipRetentionProcessor } from './membership-retention.processor.js';
@@ -43,7 +44,8 @@ import { createTimeMaintenanceProcessor } from './time-maintenance.processor.js'
 import { UnreachableCaseError } from '../src/platform/unreachable-case-error.js';
 
 export interface WorkerDependencies {
-  redisUrl: string;
+  /** The Redis of the queues, the same as the stores'. */
+  redis: RedisTarget;
   stores: WorkerStores;
   logger: Logger;
   /** How long an order.created job waits for its order to become visible. @defaultValue ORDER_VISIBILITY_WAIT_MS */
@@ -92,14 +94,19 @@ const SIZE_FOLD_EVERY_MS = 1000;
 export async function startWorkers(deps: WorkerDependencies): Promise<RunningWorkers> {
   const { stores, logger } = deps;
   watchBullConnections(logger);
-  const connection = bullConnection(deps.redisUrl, 'segments-worker');
-  const prefix = stores.keys.bullPrefix;
+  const connection = bullConnection(deps.redis, 'segments-worker', logger);
   const lockDuration = deps.lockDurationMs ?? 30_000;
-  const workerOptions = (concurrency: number) => ({ connection, prefix, concurrency, lockDuration, stalledInterval: lockDuration });
+  const workerOptions = (queue: string, concurrency: number) => ({
+    connection,
+    prefix: stores.keys.bullPrefix(queue),
+    concurrency,
+    lockDuration,
+    stalledInterval: lockDuration,
+  });
 
-  const maintenanceQueue = createMaintenanceQueue(connection, prefix);
-  const recomputeQueue = createRecomputeQueue(connection, prefix);
-  const orderEventsQueue = createOrderEventsQueue(connection, prefix);
+  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys);
+  const recomputeQueue = createRecomputeQueue(connection, stores.keys);
+  const orderEventsQueue = createOrderEventsQueue(connection, stores.keys);
   const untrackQueues = trackQueues([maintenanceQueue, recomputeQueue, orderEventsQueue]);
   // Every queue and worker reports its connection's errors; while Redis is away they repeat, and are counted.
   const logQueueError = repeatedErrorLog(logger, 'queue error');
@@ -169,7 +176,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
           }
         },
         // One at a time: a rebuild writes the whole serving store.
-        workerOptions(1),
+        workerOptions(MAINTENANCE_QUEUE, 1),
       ),
       logger,
     ),
@@ -185,7 +192,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
           published: () => publisher.wake(),
           logger,
         }) as Processor<RecomputeSegmentJob['data']>,
-        workerOptions(RECOMPUTE_CONCURRENCY),
+        workerOptions(RECOMPUTE_QUEUE, RECOMPUTE_CONCURRENCY),
       ),
       logger,
     ),
@@ -193,7 +200,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
       new Worker<OrderCreatedEvent>(
         ORDER_EVENTS_QUEUE,
         createOrderEventProcessor({ outbox: stores.changeOutbox, logger }, { visibilityWaitMs: deps.orderVisibilityWaitMs }) as Processor<OrderCreatedEvent>,
-        workerOptions(ORDER_EVENT_CONCURRENCY),
+        workerOptions(ORDER_EVENTS_QUEUE, ORDER_EVENT_CONCURRENCY),
       ),
       logger,
     ),
@@ -232,6 +239,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
       await sizeFolder.stop();
       await publisher.stop();
       await Promise.all([maintenanceQueue.close(), recomputeQueue.close(), orderEventsQueue.close()]);
+      await closeBullConnection(connection);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { BullPrefixes } from './bull-prefixes.js';
 
 /**
  * The `maintenance` queue: jobs that keep the serving store whole. Producers
@@ -68,13 +69,8 @@ const DEFAULT_JOB_OPTIONS = {
 // Job names stay `string` here because BullMQ types scheduler ids with the same parameter.
 export type MaintenanceQueue = Queue<MaintenanceJob['data']>;
 
-/** BullMQ connection options for a Redis URL; BullMQ opens its own connections. */
-export function bullConnection(redisUrl: string, connectionName: string): ConnectionOptions {
-  return { url: redisUrl, connectionName, maxRetriesPerRequest: null };
-}
-
-export function createMaintenanceQueue(connection: ConnectionOptions, prefix: string): MaintenanceQueue {
-  return new Queue(MAINTENANCE_QUEUE, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+export function createMaintenanceQueue(connection: ConnectionOptions, keys: BullPrefixes): MaintenanceQueue {
+  return new Queue(MAINTENANCE_QUEUE, { connection, prefix: keys.bullPrefix(MAINTENANCE_QUEUE), defaultJobOptions: DEFAULT_JOB_OPTIONS });
 }
 
 /**

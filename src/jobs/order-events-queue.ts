@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { BullPrefixes } from './bull-prefixes.js';
 
 /**
  * The `order-events` queue: producers whose orders do not pass through the
@@ -37,8 +38,8 @@ const JOB_OPTIONS = {
   removeOnFail: { count: 5000 },
 } as const;
 
-export function createOrderEventsQueue(connection: ConnectionOptions, prefix: string): OrderEventsQueue {
-  return new Queue(ORDER_EVENTS_QUEUE, { connection, prefix, defaultJobOptions: JOB_OPTIONS });
+export function createOrderEventsQueue(connection: ConnectionOptions, keys: BullPrefixes): OrderEventsQueue {
+  return new Queue(ORDER_EVENTS_QUEUE, { connection, prefix: keys.bullPrefix(ORDER_EVENTS_QUEUE), defaultJobOptions: JOB_OPTIONS });
 }
 
 function jobFor(event: OrderCreatedEvent) {

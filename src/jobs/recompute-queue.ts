@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
+import type { BullPrefixes } from './bull-prefixes.js';
 
 /**
  * The `segment-recompute` queue: full recomputes of RULE segments, asked for
@@ -29,8 +30,8 @@ const DEFAULT_JOB_OPTIONS = {
   removeOnFail: { count: 5000 },
 } as const;
 
-export function createRecomputeQueue(connection: ConnectionOptions, prefix: string): RecomputeQueue {
-  return new Queue(RECOMPUTE_QUEUE, { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+export function createRecomputeQueue(connection: ConnectionOptions, keys: BullPrefixes): RecomputeQueue {
+  return new Queue(RECOMPUTE_QUEUE, { connection, prefix: keys.bullPrefix(RECOMPUTE_QUEUE), defaultJobOptions: DEFAULT_JOB_OPTIONS });
 }
 
 /** What the admin API needs from the recompute queue; injected so tests and other entry points can choose. */

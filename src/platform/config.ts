@@ -3,6 +3,7 @@ import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './preview-pool-con
 import { ADMIN_LIMITS } from '../admin/admin-input.js';
 import { DEFAULT_SERVING, type ServingConfig } from '../serving/serving-config.js';
 import { DEFAULT_CONNECTION_TIMEOUTS, type ConnectionTimeouts } from './connection-timeouts-config.js';
+import type { RedisTarget } from '../stores/redis/client.js';
 
 export { DEFAULT_SERVING, type ServingConfig };
 
@@ -14,8 +15,13 @@ export { DEFAULT_SERVING, type ServingConfig };
 export interface Config {
   /** Postgres connection string. The database is created on start if missing. */
   databaseUrl: string;
-  /** Redis connection string for the serving store, pub/sub and queues. */
-  redisUrl: string;
+  /**
+   * The Redis of the serving store, pub/sub and queues: REDIS_URL, or a Redis
+   * Cluster through its seed nodes when REDIS_CLUSTER_NODES is set (it then
+   * replaces REDIS_URL, and keys take the cluster layout, `redisKeys`).
+   * @defaultValue `{ url: 'redis://127.0.0.1:6379' }`
+   */
+  redis: RedisTarget;
   /**
    * Prepended to every Redis key, channel and queue name, so several
    * deployments (or test runs) can share one Redis.
@@ -180,6 +186,18 @@ const environmentSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^\s*[\w.-]+:\d{1,5}\s*(,\s*[\w.-]+:\d{1,5}\s*)*$/, 'must be a comma-separated list of host:port')
+    .transform((nodes, context) => {
+      const parsed = nodes.split(',').map((node) => {
+        const [host, port] = node.trim().split(':') as [string, string];
+        return { host, port: Number(port) };
+      });
+      if (parsed.some(({ port }) => port < 1 || port > 65535)) context.addIssue({ code: 'custom', message: 'ports must be between 1 and 65535' });
+      return parsed;
+    })
+    .optional(),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 characters of letters, digits and : _ . -')
@@ -277,7 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
+    redis: e.REDIS_CLUSTER_NODES ? { clusterNodes: e.REDIS_CLUSTER_NODES } : { url: e.REDIS_URL },
     redisPrefix: e.REDIS_PREFIX,
     port: e.PORT,
     ...(e.HOST ? { host: e.HOST } : {}),

@@ -1,9 +1,8 @@
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from './logger.js';
 import { createPool } from '../stores/postgres/pool.js';
 import { previewPoolOptions } from '../stores/postgres/rule-preview-repository.js';
-import { closeRedis, createRedis } from '../stores/redis/client.js';
+import { closeRedis, createRedis, isClusterTarget, type RedisClient, type RedisTarget } from '../stores/redis/client.js';
 import { redisKeys, type RedisKeys } from '../stores/redis/keys.js';
 import { DEFAULT_SERVING, type ServingConfig } from '../serving/serving-config.js';
 import { runReadinessChecks, type ReadinessReport } from './readiness.js';
@@ -12,7 +11,8 @@ import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './preview-pool-con
 /** Where the stores live; the entry points fill it from the config module. */
 export interface StoreSettings {
   databaseUrl: string;
-  redisUrl: string;
+  /** One Redis server or a Redis Cluster; the key layout follows it (`redisKeys`). */
+  redis: RedisTarget;
   /** Prefix of every Redis key this deployment writes. */
   redisPrefix: string;
   /** @defaultValue DEFAULT_SERVING */
@@ -40,7 +40,7 @@ export interface StoreClients {
   /** The general pool, without a statement timeout: the workers' long statements run on it. */
   readonly pool: pg.Pool;
   /** The general Redis connection: announcements, health, small commands. */
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keys: RedisKeys;
   /** The API's pool (admin changes, lists, history, explain), with `apiStatementTimeoutMs`. */
   apiPool(): pg.Pool;
@@ -49,11 +49,11 @@ export interface StoreClients {
   /** The preview pool: its own connections, size and timeouts (PreviewPoolConfig). */
   previewPool(): pg.Pool;
   /** Membership reads' own Redis connection, so that nothing else queues ahead of them. */
-  servingRedis(): Redis;
+  servingRedis(): RedisClient;
   /** Publication's and rebuilds' Redis connection: pipelines of thousands of commands. */
-  bulkRedis(): Redis;
+  bulkRedis(): RedisClient;
   /** A connection for pub/sub subscriptions (a subscribed connection takes no other command). */
-  subscriber(): Redis;
+  subscriber(): RedisClient;
   /** Whether Postgres and Redis each answer (within READINESS_CHECK_TIMEOUT_MS); never rejects. */
   checkReadiness(): Promise<ReadinessReport>;
   /** Runs `step` first when closing (an unsubscribe), then closes every connection made. */
@@ -74,23 +74,23 @@ const BULK_COMMAND_TIMEOUT_MS = 30_000;
 export function openStoreClients(settings: StoreSettings, logger: Logger): StoreClients {
   const serving = settings.serving ?? DEFAULT_SERVING;
   const pools: pg.Pool[] = [];
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
   const closeSteps: Array<() => Promise<void>> = [];
   // Every pool and connection made is closed by close().
   const pool = (made: pg.Pool) => (pools.push(made), made);
-  const connection = (made: Redis) => (connections.push(made), made);
+  const connection = (made: RedisClient) => (connections.push(made), made);
   const once = <T>(make: () => T): (() => T) => {
     let made: T | undefined;
     return () => (made ??= make());
   };
 
   const general = pool(createPool(settings.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') }));
-  const redis = connection(createRedis(settings.redisUrl, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
+  const redis = connection(createRedis(settings.redis, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
   return {
     settings,
     pool: general,
     redis,
-    keys: redisKeys(settings.redisPrefix),
+    keys: redisKeys(settings.redisPrefix, isClusterTarget(settings.redis) ? 'cluster' : 'single'),
     apiPool: once(() =>
       pool(
         createPool(settings.databaseUrl, {
@@ -122,7 +122,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
     // before this timeout, which only bounds what a stall leaves pending.
     servingRedis: once(() =>
       connection(
-        createRedis(settings.redisUrl, {
+        createRedis(settings.redis, {
           connectionName: 'segments-serving-reads',
           logger,
           commandTimeoutMs: Math.max(COMMAND_TIMEOUT_MS, serving.redisTimeoutMs),
@@ -132,7 +132,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
     ),
     bulkRedis: once(() =>
       connection(
-        createRedis(settings.redisUrl, {
+        createRedis(settings.redis, {
           connectionName: 'segments-publication',
           logger,
           commandTimeoutMs: BULK_COMMAND_TIMEOUT_MS,
@@ -142,7 +142,7 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
         }),
       ),
     ),
-    subscriber: once(() => connection(createRedis(settings.redisUrl, { connectionName: 'segments-catalog-subscriber', logger }))),
+    subscriber: once(() => connection(createRedis(settings.redis, { connectionName: 'segments-catalog-subscriber', logger }))),
     checkReadiness() {
       return runReadinessChecks({ postgres: () => general.query('SELECT 1'), redis: () => redis.ping() });
     },

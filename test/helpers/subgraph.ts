@@ -1,5 +1,6 @@
 import { createApiDependencies, type ApiOptions } from '../../src/graphql/api-dependencies.js';
-import { bullConnection, createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import { createMaintenanceQueue, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection, closeBullConnection } from '../../src/stores/redis/bull-connection.js';
 import { createRecomputeQueue, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';
 import { QueueBoard } from '../../src/http/queue-board/index.js';
@@ -22,12 +23,12 @@ export async function startSubgraph(
   options: ServerOptions = { introspection: true, landingPage: false },
   deps: { logger?: Logger; api?: ApiOptions } = {},
 ): Promise<RunningSubgraph> {
-  const connection = bullConnection(TEST_REDIS_URL, 'segments-test');
-  const recomputeQueue = createRecomputeQueue(connection, stores.keys.bullPrefix);
-  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
+  const connection = bullConnection({ url: TEST_REDIS_URL }, 'segments-test');
+  const recomputeQueue = createRecomputeQueue(connection, stores.keys);
+  const maintenanceQueue = createMaintenanceQueue(connection, stores.keys);
   const api = createApiDependencies(stores, TEST_AUTH, deps.api);
   const logger = deps.logger ?? createLogger('silent');
-  const queueBoard = new QueueBoard({ connection, prefix: stores.keys.bullPrefix, logger });
+  const queueBoard = new QueueBoard({ connection, keys: stores.keys, logger });
   const server = createServer(options, { ...api, checkReadiness: () => stores.checkReadiness(), logger, queueBoard });
   const port = await server.listen(0, '127.0.0.1');
   return {
@@ -37,6 +38,7 @@ export async function startSubgraph(
     async stop() {
       await server.stop();
       await Promise.all([recomputeQueue.close(), maintenanceQueue.close(), queueBoard.close()]);
+      await closeBullConnection(connection);
     },
   };
 }

@@ -7,6 +7,11 @@ export interface TcpRelay {
   readonly roundTrips: number;
   /** Bytes clients sent since the last reset, answered or not (a stalled relay counts them too). */
   readonly bytesReceived: number;
+  /**
+   * Round trips since the last reset of the connections that named themselves
+   * `name` (`CLIENT SETNAME`, which ioredis sends for its `connectionName`).
+   */
+  roundTripsOf(name: string): number;
   reset(): void;
   /** Black-holes the target: connections stay open and new ones are accepted, but nothing is answered. */
   stall(): void;
@@ -37,6 +42,7 @@ export interface TcpRelay {
  */
 export async function startTcpRelay(target: { host: string; port: number }): Promise<TcpRelay> {
   let roundTrips = 0;
+  const named = new Map<string, number>();
   let bytesReceived = 0;
   let stalled = false;
   let delayMs = 0;
@@ -53,10 +59,15 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     const upstream = net.connect(target);
     sockets.add(upstream);
     let awaitingReply = false;
+    let name: string | undefined;
     client.on('data', (chunk) => {
       bytesReceived += chunk.length;
       if (stalled || lost.has(client)) return;
-      if (!awaitingReply) roundTrips++;
+      name ??= /SETNAME\r\n\$\d+\r\n([^\r]*)\r\n/i.exec(chunk.toString('latin1'))?.[1];
+      if (!awaitingReply) {
+        roundTrips++;
+        if (name !== undefined) named.set(name, (named.get(name) ?? 0) + 1);
+      }
       awaitingReply = true;
       upstream.write(chunk);
     });
@@ -89,8 +100,12 @@ export async function startTcpRelay(target: { host: string; port: number }): Pro
     get bytesReceived() {
       return bytesReceived;
     },
+    roundTripsOf(name) {
+      return named.get(name) ?? 0;
+    },
     reset() {
       roundTrips = 0;
+      named.clear();
       bytesReceived = 0;
     },
     stall() {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import type { ClusterNode, RedisClient, RedisTarget } from '../../src/stores/redis/client.js';
 import { DEFAULT_SERVING, type ServingConfig } from '../../src/platform/config.js';
 import type { PreviewPoolConfig } from '../../src/platform/preview-pool-config.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -77,7 +78,9 @@ async function deleteKeys(pattern: string): Promise<void> {
  * so a test reaches whichever it checks.
  */
 export interface Stores extends WorkerStores, Serving, ApiStores {
-  redis: Redis;
+  redis: RedisClient;
+  /** The Redis the stores use, for the workers and queues of the same test. */
+  redisTarget: RedisTarget;
   previewPool: pg.Pool;
   membershipHistory: MembershipHistoryRepository;
   checkReadiness(): Promise<ReadinessReport>;
@@ -92,6 +95,8 @@ export interface TestStores extends Stores {
 
 export interface TestStoreOptions {
   redisUrl?: string;
+  /** A Redis Cluster's seed nodes (`startRedisCluster`): replaces `redisUrl`, and keys take the cluster layout. */
+  redisCluster?: readonly ClusterNode[];
   /** The Postgres server (no database): the namespace's database is created there. */
   postgresUrl?: string;
   /** The server previews connect to (a relay in front of `postgresUrl`), same database. @defaultValue postgresUrl */
@@ -111,9 +116,10 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
   const namespace = createTestNamespace(options.postgresUrl);
   const database = new URL(namespace.databaseUrl).pathname;
   await prepareDatabase(namespace.databaseUrl);
+  const redisTarget: RedisTarget = options.redisCluster ? { clusterNodes: options.redisCluster } : { url: options.redisUrl ?? TEST_REDIS_URL };
   const clients = openStoreClients({
     databaseUrl: namespace.databaseUrl,
-    redisUrl: options.redisUrl ?? TEST_REDIS_URL,
+    redis: redisTarget,
     redisPrefix: namespace.redisPrefix,
     serving: { ...DEFAULT_SERVING, ...options.serving },
     ...(options.previewPool ? { previewPool: options.previewPool } : {}),
@@ -128,6 +134,7 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     ...apiStores(clients, serving),
     ...serving,
     redis: clients.redis,
+    redisTarget,
     previewPool: clients.previewPool(),
     membershipHistory: new MembershipHistoryRepository(clients.pool),
     checkReadiness: () => clients.checkReadiness(),

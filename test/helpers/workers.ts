@@ -4,7 +4,6 @@ import { recomputeRequests, type RecomputeQueue } from '../../src/jobs/recompute
 import { startWorkers, type RunningWorkers, type WorkerDependencies } from '../../workers/index.js';
 import { eraseServingKeys } from '../../src/pipeline/erase-serving-keys.js';
 import { SegmentOutboxRelay } from '../../src/pipeline/segment-outbox-relay.js';
-import { TEST_REDIS_URL } from './test-environment.js';
 
 /**
  * The real workers over `stores`, in this process. `orderOutboxTrigger` sets
@@ -13,7 +12,7 @@ import { TEST_REDIS_URL } from './test-environment.js';
 export async function startTestWorkers(stores: Stores, options: Partial<WorkerDependencies> & { orderOutboxTrigger?: boolean } = {}): Promise<RunningWorkers> {
   const { orderOutboxTrigger, ...rest } = options;
   if (orderOutboxTrigger !== undefined) await stores.changeOutbox.setTriggers(orderOutboxTrigger);
-  return startWorkers({ redisUrl: TEST_REDIS_URL, stores, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...rest });
+  return startWorkers({ redis: stores.redisTarget, stores, logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...rest });
 }
 
 export interface RunningRelay {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import { createRecomputeQueue, refreshOffsetMs, type RecomputeQueue } from '../../src/jobs/recompute-queue.js';
 import { storeCallDuration } from '../../src/platform/metrics/metrics.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
@@ -61,8 +61,8 @@ describe('admin changes', () => {
     stores = await createTestStores({ redisUrl });
     subgraph = await startSubgraph(stores);
     supergraph = await startSupergraph(subgraph.url);
-    workers = await startTestWorkers(stores, { redisUrl });
-    queue = createRecomputeQueue(bullConnection(TEST_REDIS_URL, 'segments-test-inspect'), stores.keys.bullPrefix);
+    workers = await startTestWorkers(stores);
+    queue = createRecomputeQueue(bullConnection({ url: TEST_REDIS_URL }, 'segments-test-inspect'), stores.keys);
     admin = await adminToken();
   });
   afterAll(async () => {

@@ -158,7 +158,7 @@ describe('PUT /admin/segments/{id}/members', () => {
       {
         applyChanges: async (...args) => {
           await stores.servingStore.applyChanges(...args);
-          seen.push({ redis: await inRedis(), answered: await readPage(), replacing: await stores.redis.smembers(stores.keys.servingReplacing) });
+          seen.push({ redis: await inRedis(), answered: await readPage(), replacing: await stores.redis.smembers(stores.keys.servingReplacing(0)) });
         },
       },
       20,
@@ -176,9 +176,9 @@ describe('PUT /admin/segments/{id}/members', () => {
 
   it('clears a replacement mark that no pending import event backs once everything is published', async () => {
     // As when an erasure removed the last event of an import the publisher had begun.
-    await stores.redis.sadd(stores.keys.servingReplacing, '424242');
+    await stores.redis.sadd(stores.keys.servingReplacing(0), '424242');
     await publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
-    expect(await stores.redis.exists(stores.keys.servingReplacing)).toBe(0);
+    expect(await stores.redis.exists(stores.keys.servingReplacing(0))).toBe(0);
   });
 
   it('records each import in the segment history, one change per import', async () => {

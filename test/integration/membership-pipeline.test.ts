@@ -1,6 +1,6 @@
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import {
   addOrderCreated,
   addOrdersCreated,
@@ -72,7 +72,7 @@ describe('membership computation: schedules, order events, publication', () => {
     await seedOrderHistory(stores.pool, { customers: 3000, orders: 40_000, stores: 20 });
     subgraph = await startSubgraph(stores);
     workers = await startTestWorkers(stores);
-    orderEvents = createOrderEventsQueue(bullConnection(TEST_REDIS_URL, 'test'), stores.keys.bullPrefix);
+    orderEvents = createOrderEventsQueue(bullConnection({ url: TEST_REDIS_URL }, 'test'), stores.keys);
     admin = await adminToken();
   }, 120_000);
   afterAll(async () => {
@@ -184,7 +184,7 @@ describe('membership computation: schedules, order events, publication', () => {
     } finally {
       client.release();
     }
-    const events = new QueueEvents(ORDER_EVENTS_QUEUE, { connection: bullConnection(TEST_REDIS_URL, 'test'), prefix: stores.keys.bullPrefix });
+    const events = new QueueEvents(ORDER_EVENTS_QUEUE, { connection: bullConnection({ url: TEST_REDIS_URL }, 'test'), prefix: stores.keys.bullPrefix(ORDER_EVENTS_QUEUE) });
     await events.waitUntilReady();
     try {
       await addOrderCreated(orderEvents, { type: 'order.created', customerId: customer!, orderId: orderIds[0]! });
@@ -295,7 +295,7 @@ describe('membership computation: schedules, order events, publication', () => {
       if (keys.length) await stores.redis.unlink(...keys);
       cursor = next;
     } while (cursor !== '0');
-    await stores.redis.unlink(stores.keys.servingBuilt);
+    await stores.redis.unlink(stores.keys.servingBuilt(0));
 
     await workers!.close();
     workers = await startTestWorkers(stores); // finds the store missing on start

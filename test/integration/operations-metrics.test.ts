@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/platform/logger.js';
-import { setHealthGaugeSources } from '../../src/platform/metrics/health-gauges.js';
+import { setHealthGaugeSources, trackQueues } from '../../src/platform/metrics/health-gauges.js';
+import { createMaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import { createOpsServer, type OpsServer } from '../../src/http/ops-server.js';
 import { createTestStores as createStoresThroughRelay } from '../helpers/test-environment.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
@@ -9,7 +11,7 @@ import type { RunningWorkers } from '../../workers/index.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
 import { startSupergraph, type RunningSupergraph } from '../helpers/supergraph.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
-import { REDIS_TARGET, type TestStores } from '../helpers/test-environment.js';
+import { REDIS_TARGET, TEST_REDIS_URL, type TestStores } from '../helpers/test-environment.js';
 import { adminToken } from '../helpers/tokens.js';
 import { startTestWorkers } from '../helpers/workers.js';
 import { serviceMetricNames } from '../helpers/metric-names.js';
@@ -46,7 +48,8 @@ describe('operations: metrics, worker listener and compute health', () => {
     setHealthGaugeSources({ backlogAges: () => pipelineHealth.backlogAges(), computeHealth: () => stores.segments.computeHealth(), logger: createLogger('silent') });
     subgraph = await startSubgraph(stores);
     supergraph = await startSupergraph(subgraph.url);
-    workers = await startTestWorkers(stores, { reconcileEveryMs: 3_600_000 });
+    // The workers' queues reach Redis directly: the refusal below is the stores' and one queue's.
+    workers = await startTestWorkers(stores, { redis: { url: TEST_REDIS_URL }, reconcileEveryMs: 3_600_000 });
     ops = createOpsServer({ logger: createLogger('silent'), checkReadiness: () => stores.checkReadiness() });
     opsUrl = `http://127.0.0.1:${await ops.listen(0, '127.0.0.1')}/`;
     admin = await adminToken();
@@ -133,6 +136,10 @@ describe('operations: metrics, worker listener and compute health', () => {
   });
 
   it('answers the worker health checks, and says ready is not while Redis is away', async () => {
+    // A queue whose connection goes through the refused relay: BullMQ waits for Redis, the scrape must not.
+    const queue = createMaintenanceQueue(bullConnection({ url: `redis://127.0.0.1:${redisRelay.port}` }, 'test-gauge'), { bullPrefix: () => `${stores.keys.prefix}gauge` });
+    queue.on('error', () => undefined);
+    const untrack = trackQueues([{ name: 'through-relay', getJobCounts: (...states) => queue.getJobCounts(...(states as Parameters<typeof queue.getJobCounts>)) }]);
     expect((await fetch(new URL('/health/ready', opsUrl))).status).toBe(200);
     await redisRelay.refuse();
     try {
@@ -140,10 +147,14 @@ describe('operations: metrics, worker listener and compute health', () => {
       expect(ready.status).toBe(503);
       expect(await ready.json()).toEqual({ status: 'unavailable', checks: { postgres: 'ok', redis: 'failed' } });
       expect((await fetch(new URL('/health/live', opsUrl))).status).toBe(200);
-      // A scrape does not fail for the queue gauge it cannot read.
-      expect((await fetch(new URL('/metrics', opsUrl))).status).toBe(200);
+      // A scrape does not fail, nor wait past a scrape timeout, for the queue gauge it cannot read.
+      const scrape = await fetch(new URL('/metrics', opsUrl));
+      expect(scrape.status).toBe(200);
+      expect(await scrape.text()).not.toContain('queue="through-relay"');
     } finally {
+      untrack();
       await redisRelay.restore();
+      await queue.close();
     }
   });
 });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { Job } from 'bullmq';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import { addOrdersCreated, createOrderEventsQueue, type OrderCreatedEvent, type OrderEventsQueue } from '../../src/jobs/order-events-queue.js';
 import type { RunningWorkers } from '../../workers/index.js';
 import { execute, startSubgraph, type RunningSubgraph } from '../helpers/subgraph.js';
@@ -49,7 +49,7 @@ describe('order.created jobs for orders not visible yet', () => {
     });
     workers = await startTestWorkers(stores, { orderOutboxTrigger: false, orderVisibilityWaitMs: VISIBILITY_WAIT_MS, logger: pino({ level: 'warn' }, sink) });
     subgraph = await startSubgraph(stores);
-    orderEvents = createOrderEventsQueue(bullConnection(TEST_REDIS_URL, 'test'), stores.keys.bullPrefix);
+    orderEvents = createOrderEventsQueue(bullConnection({ url: TEST_REDIS_URL }, 'test'), stores.keys);
     await stores.pool.query(`INSERT INTO customers (id) VALUES ('c-late'), ('c-on-time'), ('c-ghost')`);
     const created = await execute(
       subgraph.url,

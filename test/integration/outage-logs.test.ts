@@ -28,7 +28,7 @@ describe('logs while Redis is away', () => {
         done();
       },
     });
-    workers = await startTestWorkers(stores, { redisUrl, logger: pino({ level: 'info' }, sink) });
+    workers = await startTestWorkers(stores, { logger: pino({ level: 'info' }, sink) });
   });
   afterAll(async () => {
     vi.restoreAllMocks();

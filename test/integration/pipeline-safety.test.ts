@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullConnection } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import { RECOMPUTE_QUEUE, recomputeRequests, refreshOffsetMs } from '../../src/jobs/recompute-queue.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import type { RunningWorkers } from '../../workers/index.js';
@@ -114,7 +114,7 @@ describe('the pipeline when something goes wrong', () => {
         seen.push(job.data.segmentId);
         if (seen.length === 1) await released;
       },
-      { connection: bullConnection(TEST_REDIS_URL, 'test'), prefix: stores.keys.bullPrefix },
+      { connection: bullConnection({ url: TEST_REDIS_URL }, 'test'), prefix: stores.keys.bullPrefix(RECOMPUTE_QUEUE) },
     );
     try {
       await requests.request(999);

@@ -27,7 +27,7 @@ describe('a Redis whose open connections were black-holed', () => {
     stores = await createTestStores({ redisUrl, serving: { redisTimeoutMs: 50, breakerResetMs: 1000, postgresTimeoutMs: 1000 } });
     subgraph = await startSubgraph(stores);
     supergraph = await startSupergraph(subgraph.url);
-    workers = await startTestWorkers(stores, { redisUrl });
+    workers = await startTestWorkers(stores);
     staticId = (await createSegment(stores, 'Served')).id;
     await addMembers(stores, staticId, ['c-1']);
     await stores.pool.query(`INSERT INTO customers (id, country) VALUES ('c-new', 'DE')`);

@@ -34,7 +34,7 @@ describe('Customer.segmentsFreshness', () => {
   const postgresUpToDateAt = async () => (await stores.memberships.readMany(['c-1'], 1000)).upToDateAt;
 
   it('is unknown, and LAGGING, before the publisher has reported', async () => {
-    await stores.redis.unlink(stores.keys.servingUpToDate);
+    await stores.redis.unlink(stores.keys.servingUpToDate(0));
     expect(await freshness()).toEqual({ source: 'REDIS', status: 'LAGGING', upToDateAt: null });
   });
 

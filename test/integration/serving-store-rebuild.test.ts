@@ -1,12 +1,7 @@
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  bullConnection,
-  createMaintenanceQueue,
-  MAINTENANCE_QUEUE,
-  requestServingStoreRebuild,
-  type MaintenanceQueue,
-} from '../../src/jobs/maintenance-queue.js';
+import { createMaintenanceQueue, MAINTENANCE_QUEUE, requestServingStoreRebuild, type MaintenanceQueue } from '../../src/jobs/maintenance-queue.js';
+import { bullConnection } from '../../src/stores/redis/bull-connection.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { startWorkers, type RunningWorkers } from '../../workers/index.js';
 import { createSegment } from '../helpers/fixtures.js';
@@ -40,9 +35,9 @@ describe('rebuilding the Redis serving store from Postgres', () => {
     // A key Postgres knows nothing about, and one that disagrees with it.
     await stores.redis.hset(stores.keys.customer('c-gone'), String(big), '1');
     await stores.redis.hset(stores.keys.customer('c-2'), String(small), '1');
-    const connection = bullConnection(TEST_REDIS_URL, 'test');
-    queue = createMaintenanceQueue(connection, stores.keys.bullPrefix);
-    events = new QueueEvents(MAINTENANCE_QUEUE, { connection, prefix: stores.keys.bullPrefix });
+    const connection = bullConnection({ url: TEST_REDIS_URL }, 'test');
+    queue = createMaintenanceQueue(connection, stores.keys);
+    events = new QueueEvents(MAINTENANCE_QUEUE, { connection, prefix: stores.keys.bullPrefix(MAINTENANCE_QUEUE) });
     await events.waitUntilReady();
   });
   afterAll(async () => {
@@ -67,7 +62,7 @@ describe('rebuilding the Redis serving store from Postgres', () => {
     const completed = new Promise<unknown>((resolve) =>
       events.on('completed', ({ returnvalue }) => resolve(returnvalue)),
     );
-    workers = await startWorkers({ redisUrl: TEST_REDIS_URL, stores, logger: createLogger('silent') });
+    workers = await startWorkers({ redis: stores.redisTarget, stores, logger: createLogger('silent') });
 
     expect(await completed).toEqual({ customersWritten: CUSTOMERS, staleKeysRemoved: 1 });
     expect(await stores.servingStore.builtAt()).toBeInstanceOf(Date);

@@ -123,7 +123,7 @@ describe('membership reads when a store fails', () => {
   });
 
   it('reads Postgres while the serving keys are missing (Redis lost them), and Redis again once rebuilt', async () => {
-    await stores.redis.unlink(stores.keys.servingBuilt);
+    await stores.redis.unlink(stores.keys.servingBuilt(0));
     expect(await page('c-refused')).toEqual(member('c-refused', 'POSTGRES'));
     await stores.servingStore.markBuilt();
     await backOnRedis();
@@ -150,7 +150,7 @@ describe('membership reads when a store fails', () => {
 
   it('reads a segment being replaced from Postgres, and serves Redis for it when Postgres does not answer', async () => {
     await addInPostgresOnly('c-replaced');
-    await stores.redis.sadd(stores.keys.servingReplacing, String(segmentId));
+    await stores.redis.sadd(stores.keys.servingReplacing(0), String(segmentId));
     try {
       // Redis knows nothing of c-replaced: the membership, and c-1's, come from Postgres.
       expect(await page('c-replaced')).toEqual(member('c-replaced', 'REDIS'));
@@ -160,7 +160,7 @@ describe('membership reads when a store fails', () => {
       expect(await page('c-1')).toEqual(member('c-1', 'REDIS'));
     } finally {
       await postgresRelay.restore();
-      await stores.redis.del(stores.keys.servingReplacing);
+      await stores.redis.del(stores.keys.servingReplacing(0));
     }
     expect((await page('c-replaced')).isInSegment).toBe(false);
   });

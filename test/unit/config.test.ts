@@ -5,7 +5,7 @@ describe('loadConfig', () => {
   it('works with no environment at all, for the local servers', () => {
     expect(loadConfig({})).toEqual({
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/segments',
-      redisUrl: 'redis://127.0.0.1:6379',
+      redis: { url: 'redis://127.0.0.1:6379' },
       redisPrefix: 'segments:',
       port: 4001,
       workerPort: 4002,
@@ -73,6 +73,8 @@ describe('loadConfig', () => {
     [{ HOST: '127.0.0.1', METRICS_PORT: '9464' }, { host: '127.0.0.1', metricsPort: 9464 }],
     [{ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_BODY_IDLE_TIMEOUT_MS: '3000' }, { timeouts: { headersMs: 5000, bodyIdleMs: 3000 } }],
     [{ NODE_ENV: 'test' }, { nodeEnv: 'test' }],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:7000, redis-b:7001,10.0.0.3:7002' }, { redis: { clusterNodes: [{ host: 'redis-a', port: 7000 }, { host: 'redis-b', port: 7001 }, { host: '10.0.0.3', port: 7002 }] } }],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:7000', REDIS_URL: 'redis://elsewhere:6379' }, { redis: { clusterNodes: [{ host: 'redis-a', port: 7000 }] } }],
   ])('reads %j', (env, expected) => {
     expect(loadConfig(env)).toMatchObject(expected);
   });
@@ -83,6 +85,8 @@ describe('loadConfig', () => {
     [{ PORT: '80.5' }, 'Invalid configuration: PORT must be a whole number (got "80.5")'],
     [{ DATABASE_URL: 'mysql://db/segments' }, 'Invalid configuration: DATABASE_URL must be a postgres:// or postgresql:// URL (got "mysql://db/segments")'],
     [{ REDIS_URL: '127.0.0.1:6379' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL (got "127.0.0.1:6379")'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a' }, 'Invalid configuration: REDIS_CLUSTER_NODES must be a comma-separated list of host:port (got "redis-a")'],
+    [{ REDIS_CLUSTER_NODES: 'redis-a:7000,redis-b:70000' }, 'Invalid configuration: REDIS_CLUSTER_NODES ports must be between 1 and 65535 (got "redis-a:7000,redis-b:70000")'],
     [{ REDIS_PREFIX: 'has space' }, 'Invalid configuration: REDIS_PREFIX must be 1-64 characters of letters, digits and : _ . - (got "has space")'],
     [{ LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")'],
     [{ WORKER_LOCK_DURATION_MS: '10' }, 'Invalid configuration: WORKER_LOCK_DURATION_MS must be between 1000 and 600000 (got "10")'],

@@ -7,6 +7,7 @@ import { MAINTENANCE_QUEUE } from '../../jobs/maintenance-queue.js';
 import { ORDER_EVENTS_QUEUE } from '../../jobs/order-events-queue.js';
 import { RECOMPUTE_QUEUE } from '../../jobs/recompute-queue.js';
 import type { Logger } from '../../platform/logger.js';
+import type { BullPrefixes } from '../../jobs/bull-prefixes.js';
 
 /** Where the board is served; its UI and API live under this path. */
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -15,10 +16,10 @@ export const QUEUE_BOARD_PATH = '/admin/queues';
 export const BOARD_QUEUES = [RECOMPUTE_QUEUE, ORDER_EVENTS_QUEUE, MAINTENANCE_QUEUE] as const;
 
 export interface QueueBoardOptions {
-  /** BullMQ connection options; each queue opens its own connection when the board is first used. */
+  /** BullMQ's connection (`bullConnection`); with options, each queue opens its own when the board is first used. The caller closes it. */
   connection: ConnectionOptions;
-  /** BullMQ's `prefix` (`stores.keys.bullPrefix`), the same the workers use. */
-  prefix: string;
+  /** The queues' prefixes (`stores.keys`), the same the workers use. */
+  keys: BullPrefixes;
   logger: Logger;
 }
 
@@ -53,9 +54,9 @@ export class QueueBoard {
   }
 
   private open(): { handler: RequestHandler; queues: Queue[] } {
-    const { connection, prefix, logger } = this.options;
+    const { connection, keys, logger } = this.options;
     const queues = BOARD_QUEUES.map((name) => {
-      const queue = new Queue(name, { connection, prefix });
+      const queue = new Queue(name, { connection, prefix: keys.bullPrefix(name) });
       // An emitter without an error listener crashes the process; Redis being away is logged instead.
       queue.on('error', (err) => logger.warn({ err, queue: name }, 'queue board: Redis error'));
       return queue;

@@ -46,6 +46,20 @@ async function guarded(what: string, read: () => Promise<void>): Promise<void> {
   }
 }
 
+// BullMQ's connections wait for Redis to come back rather than fail a
+// command (they must, for its workers): a count asked while Redis is away
+// would hold the scrape past Prometheus' scrape timeout, and every other
+// gauge with it.
+const QUEUE_COUNT_TIMEOUT_MS = 2000;
+
+function within<T>(read: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([read, expired]).finally(() => clearTimeout(timer));
+}
+
 // prom-client collects every metric of a scrape at once: gauges fed by one
 // query share its promise for that scrape.
 function oncePerScrape<T>(read: (from: HealthGaugeSources) => Promise<T>): () => Promise<T | undefined> {
@@ -125,7 +139,7 @@ export const queueJobs = new Gauge({
     await Promise.all(
       [...queues.values()].map((queue) =>
         guarded(`queue ${queue.name}`, async () => {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          const counts = await within(queue.getJobCounts(...QUEUE_STATES), QUEUE_COUNT_TIMEOUT_MS);
           for (const state of QUEUE_STATES) queueJobs.set({ queue: queue.name, state }, counts[state] ?? 0);
         }),
       ),

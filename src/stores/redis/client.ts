@@ -1,6 +1,24 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../platform/logger.js';
 import { repeatedErrorLog } from '../../platform/repeated-error-log.js';
+
+/** A Redis seed node of a cluster, as REDIS_CLUSTER_NODES lists them. */
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where Redis is: one server (REDIS_URL), or a Redis Cluster reached through
+ * its seed nodes (REDIS_CLUSTER_NODES), whose keys are laid out for it
+ * (`redisKeys`).
+ */
+export type RedisTarget = { readonly url: string } | { readonly clusterNodes: readonly ClusterNode[] };
+
+/** A connection to the configured Redis: ioredis' client for one server, or its Cluster client. */
+export type RedisClient = Redis | Cluster;
+
+export const isClusterTarget = (target: RedisTarget): target is { readonly clusterNodes: readonly ClusterNode[] } => 'clusterNodes' in target;
 
 export interface RedisClientOptions {
   /** Shown in `CLIENT LIST`, to tell the service's connections apart. */
@@ -24,24 +42,60 @@ export interface RedisClientOptions {
   stallMs?: number;
 }
 
-/** Creates an ioredis client; the caller owns it and closes it with `closeRedis`. */
-export function createRedis(url: string, options: RedisClientOptions): Redis {
-  const redisOptions: RedisOptions = {
+/** Creates a client of `target`; the caller owns it and closes it with `closeRedis`. */
+export function createRedis(target: RedisTarget, options: RedisClientOptions): RedisClient {
+  const nodeOptions: RedisOptions = {
     connectionName: options.connectionName,
     // Reads should fail fast and visibly while Redis is away rather than queue
     // up behind a reconnect; blocking connections wait for it instead.
     maxRetriesPerRequest: options.commandTimeoutMs === undefined ? null : 1,
   };
-  if (options.commandTimeoutMs !== undefined) redisOptions.commandTimeout = options.commandTimeoutMs;
-  if (options.lazyConnect) redisOptions.lazyConnect = true;
-  const redis = new Redis(url, redisOptions);
+  if (options.commandTimeoutMs !== undefined) nodeOptions.commandTimeout = options.commandTimeoutMs;
+  const stallMs = options.stallMs ?? (options.commandTimeoutMs === undefined ? 30_000 : 5_000);
+  const onStall = () => options.logger.warn({ connection: options.connectionName }, 'redis connection stalled: commands got no answer; reconnecting');
+  const redis = isClusterTarget(target)
+    ? createCluster(target.clusterNodes, { redisOptions: nodeOptions, ...(options.lazyConnect ? { lazyConnect: true } : {}) }, stallMs, onStall)
+    : new Redis(target.url, { ...nodeOptions, ...(options.lazyConnect ? { lazyConnect: true } : {}) });
+  if (!redis.isCluster) dropWhenStalled(redis as Redis, stallMs, onStall);
   // A Redis that is down fails every reconnect attempt: the first is logged, the rest counted.
   const logError = repeatedErrorLog(options.logger, 'redis connection error');
   redis.on('error', (error: Error) => logError(error, { connection: options.connectionName }));
-  dropWhenStalled(redis, options.stallMs ?? (options.commandTimeoutMs === undefined ? 30_000 : 5_000), () =>
-    options.logger.warn({ connection: options.connectionName }, 'redis connection stalled: commands got no answer; reconnecting'),
-  );
   return redis;
+}
+
+/**
+ * ioredis' Cluster client, every node connection of which (and of its
+ * duplicates, which BullMQ makes for its blocking reads) is dropped when it
+ * stalls, as a single server's connection is.
+ */
+export function createCluster(nodes: readonly ClusterNode[], options: ClusterOptions, stallMs: number, onStall: () => void): Cluster {
+  return new WatchedCluster(
+    nodes.map(({ host, port }) => ({ host, port })),
+    {
+      // Every command goes to the slot's master: a replica may be behind, and
+      // the serving read must see what publication wrote.
+      scaleReads: 'master',
+      ...options,
+    },
+    { stallMs, onStall },
+  );
+}
+
+type SeedNodes = ConstructorParameters<typeof Cluster>[0];
+
+class WatchedCluster extends Cluster {
+  constructor(
+    private readonly seeds: SeedNodes,
+    options: ClusterOptions,
+    private readonly stall: { stallMs: number; onStall: () => void },
+  ) {
+    super(seeds, options);
+    this.on('+node', (node: Redis) => dropWhenStalled(node, stall.stallMs, stall.onStall));
+  }
+
+  override duplicate(overrideStartupNodes: SeedNodes = [], overrideOptions: ClusterOptions = {}): Cluster {
+    return new WatchedCluster(overrideStartupNodes.length > 0 ? overrideStartupNodes : this.seeds, { ...this.options, ...overrideOptions }, this.stall);
+  }
 }
 
 /**
@@ -83,7 +137,7 @@ export function dropWhenStalled(redis: Redis, stallMs: number, onStall: () => vo
 const pendingCommands = (redis: Redis) => (redis as unknown as { commandQueue: { length: number } }).commandQueue.length;
 
 /** Quits politely when connected; otherwise drops the connection rather than wait for Redis to return. */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') {
     try {
       await redis.quit();

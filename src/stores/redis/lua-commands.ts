@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 
 /** The service's Lua scripts, one file each in `commands/` (the build copies them next to the compiled code). */
 export type LuaCommandName = 'read-memberships' | 'apply-membership-changes' | 'append-membership-events';
@@ -21,7 +21,7 @@ export function luaSource(name: LuaCommandName): string {
  * ioredis then sends EVALSHA, and EVAL when Redis answers NOSCRIPT (a
  * restarted Redis), as BullMQ does with its own `commands/`.
  */
-export function defineLuaCommand(redis: Redis, command: string, file: LuaCommandName, numberOfKeys?: number): void {
+export function defineLuaCommand(redis: RedisClient, command: string, file: LuaCommandName, numberOfKeys?: number): void {
   if (command in redis) return;
   redis.defineCommand(command, numberOfKeys === undefined ? { lua: luaSource(file) } : { numberOfKeys, lua: luaSource(file) });
 }

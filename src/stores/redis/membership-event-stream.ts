@@ -1,5 +1,5 @@
 import type { MembershipCause } from '../../domain/membership-cause.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 import type { RedisKeys } from './keys.js';
 import { defineLuaCommand } from './lua-commands.js';
 
@@ -41,7 +41,7 @@ export class MembershipEventStream {
   private readonly retentionMs: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     options: MembershipEventStreamOptions = {},
   ) {
@@ -60,7 +60,7 @@ export class MembershipEventStream {
    */
   async append(events: readonly MembershipEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const pipeline = this.redis.pipeline() as ReturnType<Redis['pipeline']> & AppendEventsCommand;
+    const pipeline = this.redis.pipeline() as ReturnType<RedisClient['pipeline']> & AppendEventsCommand;
     for (let start = 0; start < events.length; start += APPEND_CHUNK) {
       const args = [String(STREAM_MAX_LENGTH)];
       for (const e of events.slice(start, start + APPEND_CHUNK)) {

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './client.js';
 import type { RedisKeys } from './keys.js';
 
 /**
@@ -16,7 +16,7 @@ export type SegmentChangeKind = 'definition' | 'size';
  */
 export class SegmentChangeChannel {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 
@@ -38,7 +38,7 @@ export class SegmentChangeChannel {
    * @returns a function that unsubscribes
    */
   async subscribe(
-    subscriber: Redis,
+    subscriber: RedisClient,
     onChange: (segmentIds: number[], kind: SegmentChangeKind) => void,
     onResync: () => void,
     waitMs = 2000,

@@ -1,10 +1,8 @@
 import { createIORedisClient, RedisConnection } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../platform/logger.js';
+import { BULL_STALL_MS } from './bull-connection.js';
 import { dropWhenStalled } from './client.js';
-
-// Longer than any blocking wait of BullMQ's (its workers block for at most about 10 s).
-const BULL_STALL_MS = 30_000;
 
 /**
  * Has every connection BullMQ opens in this process (queues, workers and
