@@ -26,6 +26,7 @@ import type { WorkerStores } from '../src/pipeline/worker-stores.js';
 import { eraseServingKeys } from '../src/pipeline/erase-serving-keys.js';
 import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
+import { ReplicationHeartbeat } from '../src/stores/postgres/replication-heartbeat.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from '../src/pipeline/change-evaluator.js';
 import { LiveRuleIndex } from '../src/pipeline/live-rule-index.js';
@@ -85,6 +86,8 @@ const ORDER_EVENT_CONCURRENCY = 200;
 const DEFAULT_RECONCILE_EVERY_MS = 60_000;
 const DEFAULT_MEMBERSHIP_EVENT_RETENTION_DAYS = 180;
 const SIZE_FOLD_EVERY_MS = 1000;
+// A replica's lag is read from this heartbeat (migration 0016): its period is the resolution.
+const HEARTBEAT_EVERY_MS = 1000;
 
 /**
  * Starts the worker process: the change evaluator (event path and time
@@ -132,6 +135,10 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     () => stores.segments.foldSizeDeltas().then(() => undefined, (error: unknown) => logFoldError(error)),
     SIZE_FOLD_EVERY_MS,
   );
+
+  const heartbeat = new ReplicationHeartbeat(stores.pool);
+  const logHeartbeatError = repeatedErrorLog(logger, 'writing the replication heartbeat failed');
+  const heartbeats = new PollingLoop(() => heartbeat.beat().catch((error: unknown) => logHeartbeatError(error)), HEARTBEAT_EVERY_MS);
 
   const evaluator = new ChangeEvaluator(
     {
@@ -208,6 +215,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
 
   evaluator.start();
   sizeFolder.start();
+  heartbeats.start();
   publisher.start();
   relay.start();
 
@@ -237,6 +245,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
       await relay.stop();
       await evaluator.stop();
       await sizeFolder.stop();
+      await heartbeats.stop();
       await publisher.stop();
       await Promise.all([maintenanceQueue.close(), recomputeQueue.close(), orderEventsQueue.close()]);
       await closeBullConnection(connection);

@@ -21,6 +21,7 @@ import { MembershipHistoryRepository } from '../stores/postgres/membership-histo
 import { MembershipRepository } from '../stores/postgres/membership-repository.js';
 import { SegmentOutboxRepository } from '../stores/postgres/segment-outbox-repository.js';
 import { SegmentRepository } from '../stores/postgres/segment-repository.js';
+import type { ReadPool } from '../platform/read-replica.js';
 
 /** What the API (GraphQL and the member import route) runs on. */
 export interface ApiDependencies extends ContextDependencies {
@@ -47,6 +48,8 @@ export interface ApiStores {
   membershipReader: MembershipReader;
   /** Rule previews, on the preview pool: bounded, and never in the way of reads. */
   rulePreviews: RulePreviewRepository;
+  /** Reads that may lag a little (explain, history, size history): the replica while it is in use, else the API's pool. */
+  laggingReads: ReadPool;
 }
 
 /** The subgraph role's stores, over the process's clients and its read path. */
@@ -56,7 +59,8 @@ export function apiStores(clients: StoreClients, serving: Serving): ApiStores {
     importPool: clients.importPool(),
     catalog: serving.catalog,
     membershipReader: serving.membershipReader,
-    rulePreviews: new RulePreviewRepository(clients.previewPool(), clients.settings.previewPool ?? DEFAULT_PREVIEW_POOL),
+    rulePreviews: new RulePreviewRepository(clients.previewReads(), clients.settings.previewPool ?? DEFAULT_PREVIEW_POOL),
+    laggingReads: clients.replicaReads(clients.apiPool()),
   };
 }
 
@@ -84,7 +88,7 @@ export function createApiDependencies(stores: ApiStores, auth: AuthConfig, optio
       ...(maxLiveSegments !== undefined ? { maxLiveSegments } : {}),
     }),
     previewer: new SegmentPreviewer(segments, stores.rulePreviews, previews),
-    explainer: new MembershipExplainer(segments, new MembershipExplanationRepository(stores.apiPool)),
+    explainer: new MembershipExplainer(segments, new MembershipExplanationRepository(stores.laggingReads)),
     erasure: new CustomerErasure({
       erasures: new CustomerErasureRepository(stores.apiPool),
       outbox,
@@ -92,7 +96,7 @@ export function createApiDependencies(stores: ApiStores, auth: AuthConfig, optio
       committed: (ids) => stores.catalog.invalidate(ids),
     }),
     verifyToken: createTokenVerifier(auth),
-    membershipHistory: new MembershipHistoryRepository(stores.apiPool),
+    membershipHistory: new MembershipHistoryRepository(stores.laggingReads),
     memberImport: new MemberImport({
       segments: new SegmentRepository(stores.importPool),
       imports: new StaticMemberImportRepository(stores.importPool),

@@ -72,6 +72,14 @@ export interface Config {
   workerLockDurationMs: number;
   /** How long each DDL statement of the migration step may wait for its table lock, in ms. @defaultValue 5000 */
   ddlLockTimeoutMs: number;
+  /**
+   * DATABASE_REPLICA_URL: a streaming replica of `databaseUrl` that answers
+   * the serving fallback, previews, explain, history and size history while
+   * it is at most `maxLagMs` behind (REPLICA_MAX_LAG_MS), each statement
+   * within `statementTimeoutMs` (REPLICA_STATEMENT_TIMEOUT_MS); the primary
+   * answers them otherwise. Unset, they all go to the primary.
+   */
+  replica?: { databaseUrl: string; maxLagMs: number; statementTimeoutMs: number };
   /** How membership reads are served; see `ServingConfig`. */
   serving: ServingConfig;
   /** What one operation may ask for; see `OperationLimits`. */
@@ -239,6 +247,9 @@ const environmentSchema = z.object({
   ORDER_OUTBOX_TRIGGER: booleanString.default(true),
   WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
   DDL_LOCK_TIMEOUT_MS: count(100, 600_000, 5_000),
+  DATABASE_REPLICA_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
+  REPLICA_MAX_LAG_MS: count(100, 600_000, 5_000),
+  REPLICA_STATEMENT_TIMEOUT_MS: count(100, 600_000, 5_000),
   SERVING_REDIS_TIMEOUT_MS: count(1, 10_000, DEFAULT_SERVING.redisTimeoutMs),
   SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),
   SERVING_POSTGRES_TIMEOUT_MS: count(10, 60_000, DEFAULT_SERVING.postgresTimeoutMs),
@@ -317,6 +328,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
     workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
     ddlLockTimeoutMs: e.DDL_LOCK_TIMEOUT_MS,
+    ...(e.DATABASE_REPLICA_URL
+      ? { replica: { databaseUrl: e.DATABASE_REPLICA_URL, maxLagMs: e.REPLICA_MAX_LAG_MS, statementTimeoutMs: e.REPLICA_STATEMENT_TIMEOUT_MS } }
+      : {}),
     serving: {
       redisTimeoutMs: e.SERVING_REDIS_TIMEOUT_MS,
       breakerResetMs: e.SERVING_BREAKER_RESET_MS,
@@ -367,7 +381,7 @@ export function checkSubgraphConfig(config: Pick<Config, 'nodeEnv' | 'routerSecr
 
 // Values that may carry a secret: named in errors, never shown.
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'ERASURE_AUDIT_KEY', 'ROUTER_SHARED_SECRET']);
-const URL_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_JWKS_URL']);
+const URL_VARIABLES = new Set(['DATABASE_URL', 'DATABASE_REPLICA_URL', 'REDIS_URL', 'JWT_JWKS_URL']);
 
 /** What a config error may show of the offending value: nothing of a secret, a URL without its credentials. */
 function shownValue(name: string, value: string | undefined): string {

@@ -7,6 +7,7 @@ import { redisKeys, type RedisKeys } from '../stores/redis/keys.js';
 import { DEFAULT_SERVING, type ServingConfig } from '../serving/serving-config.js';
 import { runReadinessChecks, type ReadinessReport } from './readiness.js';
 import { DEFAULT_PREVIEW_POOL, type PreviewPoolConfig } from './preview-pool-config.js';
+import { ReadReplica, type ReadPool } from './read-replica.js';
 
 /** Where the stores live; the entry points fill it from the config module. */
 export interface StoreSettings {
@@ -27,6 +28,8 @@ export interface StoreSettings {
   apiStatementTimeoutMs?: number;
   /** Connections the member import may hold at once (imports beyond wait for one). @defaultValue 2 */
   importConnections?: number;
+  /** A streaming replica for reads that may lag a little (`ReadReplica`); unset, they go to the primary. */
+  replica?: { databaseUrl: string; maxLagMs?: number; statementTimeoutMs?: number };
 }
 
 /**
@@ -48,6 +51,16 @@ export interface StoreClients {
   importPool(): pg.Pool;
   /** The preview pool: its own connections, size and timeouts (PreviewPoolConfig). */
   previewPool(): pg.Pool;
+  /**
+   * Reads that may lag a little (the serving fallback, explain, history):
+   * on the replica while it is in use, else on `primary`. Without a replica,
+   * `primary` itself.
+   */
+  replicaReads(primary: ReadPool): ReadPool;
+  /** Previews: on the replica's preview pool while it is in use, else on `previewPool()`. */
+  previewReads(): ReadPool;
+  /** The replica and its lag; null without one. */
+  readReplica(): ReadReplica | null;
   /** Membership reads' own Redis connection, so that nothing else queues ahead of them. */
   servingRedis(): RedisClient;
   /** Publication's and rebuilds' Redis connection: pipelines of thousands of commands. */
@@ -84,6 +97,40 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
     return () => (made ??= make());
   };
 
+  const replicaSettings = settings.replica;
+  const readReplica = once(() => {
+    if (!replicaSettings) return null;
+    const replica = new ReadReplica(
+      pool(
+        createPool(replicaSettings.databaseUrl, {
+          applicationName: 'segments-replica-reads',
+          statementTimeoutMs: replicaSettings.statementTimeoutMs ?? 5000,
+          onError: (error) => logger.error({ err: error }, 'postgres idle replica connection error'),
+        }),
+      ),
+      logger,
+      replicaSettings.maxLagMs === undefined ? {} : { maxLagMs: replicaSettings.maxLagMs },
+    );
+    closeSteps.push(() => Promise.resolve(replica.close()));
+    return replica;
+  });
+  const previewPool = once(() =>
+    pool(
+      createPool(settings.previewDatabaseUrl ?? settings.databaseUrl, {
+        ...previewPoolOptions(settings.previewPool ?? DEFAULT_PREVIEW_POOL),
+        onError: (error) => logger.error({ err: error }, 'postgres idle preview connection error'),
+      }),
+    ),
+  );
+  const replicaPreviewPool = once(() =>
+    pool(
+      createPool(replicaSettings!.databaseUrl, {
+        ...previewPoolOptions(settings.previewPool ?? DEFAULT_PREVIEW_POOL),
+        applicationName: 'segments-replica-previews',
+        onError: (error) => logger.error({ err: error }, 'postgres idle replica preview connection error'),
+      }),
+    ),
+  );
   const general = pool(createPool(settings.databaseUrl, { onError: (error) => logger.error({ err: error }, 'postgres idle connection error') }));
   const redis = connection(createRedis(settings.redis, { connectionName: 'segments', logger, commandTimeoutMs: COMMAND_TIMEOUT_MS }));
   return {
@@ -110,14 +157,10 @@ export function openStoreClients(settings: StoreSettings, logger: Logger): Store
       ),
     ),
     // Previews get connections of their own, with a statement timeout; the pool opens none until a preview runs.
-    previewPool: once(() =>
-      pool(
-        createPool(settings.previewDatabaseUrl ?? settings.databaseUrl, {
-          ...previewPoolOptions(settings.previewPool ?? DEFAULT_PREVIEW_POOL),
-          onError: (error) => logger.error({ err: error }, 'postgres idle preview connection error'),
-        }),
-      ),
-    ),
+    previewPool,
+    replicaReads: (primary) => readReplica()?.route(primary) ?? primary,
+    previewReads: () => readReplica()?.route(previewPool(), replicaPreviewPool()) ?? previewPool(),
+    readReplica,
     // It connects on the first read. The breaker gives up on a read long
     // before this timeout, which only bounds what a stall leaves pending.
     servingRedis: once(() =>

@@ -8,7 +8,7 @@ import { MembershipReader } from './membership-reader.js';
 import { SegmentCatalog } from './segment-catalog.js';
 import { DEFAULT_SERVING } from './serving-config.js';
 
-/** The read path of the subgraph role. */
+/** The read path of the subgraph role. Its Postgres fallback reads the replica while it is in use (`replicaReads`). */
 export interface Serving {
   /** Live segments' names and statuses in process, invalidated by change announcements. */
   catalog: SegmentCatalog;
@@ -24,7 +24,7 @@ export interface Serving {
  */
 export async function openServing(clients: StoreClients, logger: Logger, segments: SegmentRepository = new SegmentRepository(clients.pool)): Promise<Serving> {
   const serving = clients.settings.serving ?? DEFAULT_SERVING;
-  const membershipReader = new MembershipReader(new MembershipServingStore(clients.servingRedis(), clients.keys), new MembershipRepository(clients.pool), serving, logger);
+  const membershipReader = new MembershipReader(new MembershipServingStore(clients.servingRedis(), clients.keys), new MembershipRepository(clients.replicaReads(clients.pool)), serving, logger);
   const catalog = new SegmentCatalog(segments, { ttlMs: serving.segmentCacheTtlMs });
   const subscriber = clients.subscriber();
   const unsubscribe = await new SegmentChangeChannel(clients.redis, clients.keys).subscribe(

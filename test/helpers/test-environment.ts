@@ -10,6 +10,7 @@ import { workerStores, type WorkerStores } from '../../src/pipeline/worker-store
 import { prepareDatabase } from '../../src/platform/prepare-database.js';
 import type { ReadinessReport } from '../../src/platform/readiness.js';
 import { openStoreClients } from '../../src/platform/store-clients.js';
+import type { ReadReplica } from '../../src/platform/read-replica.js';
 import { openServing, type Serving } from '../../src/serving/open-serving.js';
 import { MembershipHistoryRepository } from '../../src/stores/postgres/membership-history-repository.js';
 
@@ -47,7 +48,7 @@ export function createTestNamespace(postgresUrl = TEST_POSTGRES_URL): TestNamesp
     databaseUrl: `${postgresUrl}/${database}`,
     redisPrefix,
     async cleanup() {
-      const admin = new pg.Client({ connectionString: `${TEST_POSTGRES_URL}/postgres` });
+      const admin = new pg.Client({ connectionString: `${postgresUrl}/postgres` });
       await admin.connect();
       try {
         await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
@@ -84,6 +85,8 @@ export interface Stores extends WorkerStores, Serving, ApiStores {
   previewPool: pg.Pool;
   membershipHistory: MembershipHistoryRepository;
   checkReadiness(): Promise<ReadinessReport>;
+  /** The replica the lagging reads go to, when the stores have one. */
+  readReplica(): ReadReplica | null;
   close(): Promise<void>;
 }
 
@@ -105,6 +108,9 @@ export interface TestStoreOptions {
   servingBuilt?: boolean;
   serving?: Partial<ServingConfig>;
   apiStatementTimeoutMs?: number;
+  /** A streaming replica of `postgresUrl` (no database), for the reads that may lag. */
+  replicaUrl?: string;
+  replicaMaxLagMs?: number;
 }
 
 /**
@@ -125,6 +131,9 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     ...(options.previewPool ? { previewPool: options.previewPool } : {}),
     ...(options.previewPostgresUrl ? { previewDatabaseUrl: `${options.previewPostgresUrl}${database}` } : {}),
     ...(options.apiStatementTimeoutMs ? { apiStatementTimeoutMs: options.apiStatementTimeoutMs } : {}),
+    ...(options.replicaUrl
+      ? { replica: { databaseUrl: `${options.replicaUrl}${database}`, ...(options.replicaMaxLagMs ? { maxLagMs: options.replicaMaxLagMs } : {}) } }
+      : {}),
   }, createLogger('silent'));
   // One segment repository for the worker's stores and the catalog, as role `all` has had.
   const worker = workerStores(clients);
@@ -138,6 +147,7 @@ export async function createTestStores(options: TestStoreOptions = {}): Promise<
     previewPool: clients.previewPool(),
     membershipHistory: new MembershipHistoryRepository(clients.pool),
     checkReadiness: () => clients.checkReadiness(),
+    readReplica: () => clients.readReplica(),
     close: () => clients.close(),
   };
   if (options.servingBuilt ?? true) await stores.servingStore.markBuilt();

@@ -58,6 +58,7 @@ describe('migrations', () => {
       'membership_event_outbox',
       'membership_event_retention',
       'orders',
+      'replication_heartbeat',
       'schema_migrations',
       'segment_create_requests',
       'segment_dependencies',

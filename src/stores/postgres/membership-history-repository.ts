@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import type { Queryable } from './queryable.js';
 import type { MembershipCause } from '../../domain/membership-cause.js';
 import { SEGMENT_SIZE_SQL } from './segment-repository.js';
 
@@ -98,7 +98,7 @@ const SEGMENT_CHANGES_SQL = `
  * stable while new changes are recorded). A batch of requests is one query.
  */
 export class MembershipHistoryRepository {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: Queryable) {}
 
   /** A page of history for each request, in the order of `requests`. */
   async customerHistory(requests: readonly CustomerHistoryRequest[]): Promise<MembershipChangePage[]> {

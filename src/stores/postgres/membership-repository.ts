@@ -21,7 +21,7 @@ export interface Member {
  * statement per call, whatever the number of customers.
  */
 export class MembershipRepository {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: Queryable) {}
 
   /**
    * Adds members; customers already in the segment keep their `since`.

@@ -11,9 +11,14 @@
  * later than that. Read by the publisher, which serves it from Redis once
  * every event visible after reading it is published, and by the Postgres
  * fallback of the serving path.
+ *
+ * On a streaming replica the statement's start says nothing about what has
+ * been replayed: there the bound is the last heartbeat the replica shows
+ * (migration 0016), before which every change committed on the primary has
+ * been replayed.
  */
 export const REFLECTED_UP_TO_SQL = `least(
-  statement_timestamp(),
+  CASE WHEN pg_is_in_recovery() THEN (SELECT at FROM replication_heartbeat) ELSE statement_timestamp() END,
   (SELECT min(recorded_at) FROM customer_change_outbox),
   (SELECT min(rule_changed_at) FROM segments
     WHERE kind = 'RULE' AND status = 'ACTIVE' AND quarantined_at IS NULL

@@ -1,7 +1,10 @@
 import type pg from 'pg';
 
-/** A pool or a client inside a transaction: repositories run on either. */
-export type Queryable = pg.Pool | pg.PoolClient;
+/**
+ * A pool, a client inside a transaction, or reads routed between a replica
+ * and the primary (`ReadReplica.route`): repositories run on any.
+ */
+export type Queryable = pg.Pool | pg.PoolClient | Pick<pg.Pool, 'query'>;
 
 /**
  * Runs `work` in a transaction on one client of `pool`: commits when it

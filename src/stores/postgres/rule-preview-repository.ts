@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Queryable } from './queryable.js';
 import type { SqlQuery } from '../../rules/compile-sql.js';
 import type { PreviewPoolConfig } from '../../platform/preview-pool-config.js';
 
@@ -63,7 +64,7 @@ export function previewPoolOptions(config: PreviewPoolConfig) {
  */
 export class RulePreviewRepository {
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: Queryable,
     private readonly limits: Pick<PreviewPoolConfig, 'statementTimeoutMs' | 'waitTimeoutMs'>,
   ) {}
 

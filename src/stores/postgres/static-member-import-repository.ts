@@ -109,7 +109,7 @@ export class StaticMemberImportRepository {
 
 /** COPY needs one connection in a transaction, not a pool that may hand out another per statement. */
 function inTransaction(db: Queryable): pg.PoolClient {
-  if (db instanceof pg.Pool) throw new Error('the member import runs on a client inside a transaction');
+  if (db instanceof pg.Pool || !('release' in db)) throw new Error('the member import runs on a client inside a transaction');
   return db;
 }
 
