@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { ClusterNode } from '../../src/stores/redis/client.js';
+import { freePort } from '../../scripts/free-port.js';
 import { startTcpRelay, type TcpRelay } from './tcp-relay.js';
 
 const run = promisify(execFile);
@@ -75,20 +76,16 @@ export async function startRedisCluster(masters = 3, options: { relays?: boolean
 /** A free port whose cluster bus port (port + 10000) is free too. */
 async function portWithFreeBus(): Promise<number> {
   for (;;) {
-    const port = await freePort(0);
-    if (port + 10_000 <= 65_535 && (await freePort(port + 10_000).then(() => true, () => false))) return port;
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await isFree(port + 10_000))) return port;
   }
 }
 
-function freePort(port: number): Promise<number> {
-  return new Promise((done, fail) => {
+function isFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const server = createServer();
-    server.on('error', fail);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const bound = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => done(bound));
-    });
+    server.on('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
   });
 }
 
