@@ -27,6 +27,8 @@ import { eraseServingKeys } from '../src/pipeline/erase-serving-keys.js';
 import { CustomerEvaluationRepository } from '../src/stores/postgres/customer-evaluation-repository.js';
 import { MembershipEventRetention } from '../src/stores/postgres/membership-event-retention.js';
 import { ReplicationHeartbeat } from '../src/stores/postgres/replication-heartbeat.js';
+import { ServingReconciler, type ServingReconcilerOptions } from '../src/pipeline/serving-reconciler.js';
+import { servingDrift, servingReconciled } from '../src/platform/metrics/metrics.js';
 import { TimeMaintenanceRepository } from '../src/stores/postgres/time-maintenance-repository.js';
 import { ChangeEvaluator, type ChangeEvaluatorOptions } from '../src/pipeline/change-evaluator.js';
 import { LiveRuleIndex } from '../src/pipeline/live-rule-index.js';
@@ -68,6 +70,8 @@ export interface WorkerDependencies {
   reconcileEveryMs?: number;
   /** Batch sizes of the event path. */
   evaluator?: ChangeEvaluatorOptions;
+  /** How many customers the serving-store reconciler compares, how often. */
+  reconciler?: ServingReconcilerOptions;
 }
 
 export interface RunningWorkers {
@@ -136,6 +140,19 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
     SIZE_FOLD_EVERY_MS,
   );
 
+  const servingReconciler = new ServingReconciler(
+    {
+      pool: stores.pool,
+      memberships: stores.memberships,
+      servingStore: stores.servingStore,
+      onRound: (round) => {
+        servingReconciled.inc(round.checked);
+        servingDrift.inc(round.drifted.length);
+      },
+      logger,
+    },
+    deps.reconciler,
+  );
   const heartbeat = new ReplicationHeartbeat(stores.pool);
   const logHeartbeatError = repeatedErrorLog(logger, 'writing the replication heartbeat failed');
   const heartbeats = new PollingLoop(() => heartbeat.beat().catch((error: unknown) => logHeartbeatError(error)), HEARTBEAT_EVERY_MS);
@@ -216,6 +233,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
   evaluator.start();
   sizeFolder.start();
   heartbeats.start();
+  servingReconciler.start();
   publisher.start();
   relay.start();
 
@@ -246,6 +264,7 @@ export async function startWorkers(deps: WorkerDependencies): Promise<RunningWor
       await evaluator.stop();
       await sizeFolder.stop();
       await heartbeats.stop();
+      await servingReconciler.stop();
       await publisher.stop();
       await Promise.all([maintenanceQueue.close(), recomputeQueue.close(), orderEventsQueue.close()]);
       await closeBullConnection(connection);

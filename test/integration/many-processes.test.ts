@@ -9,6 +9,9 @@ import { compileMembersQuery } from '../../src/rules/compile-sql.js';
 import type { Rule } from '../../src/rules/rule.js';
 import { seedOrderHistory } from '../../src/stores/postgres/order-history-seed.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { closeRedis, createRedis } from '../../src/stores/redis/client.js';
+import { redisKeys } from '../../src/stores/redis/keys.js';
 import { insertRuleSegment } from '../helpers/fixtures.js';
 import { startPrimaryWithReplica, type PrimaryWithReplica } from '../helpers/postgres-replica.js';
 import { startRedisCluster, type LocalRedisCluster } from '../helpers/redis-cluster.js';
@@ -63,7 +66,7 @@ describe('two subgraphs and three workers on a Redis Cluster and a primary with 
     const service: ServiceProcess = { role, child, batches: 0, port };
     await new Promise<void>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`${role} exited (${code}) before it was ready`)));
-      createInterface({ input: child.stdout! }).on('line', (text) => {
+      createInterface({ input: child.stdout }).on('line', (text) => {
         if (!text.startsWith('{')) return;
         const line = JSON.parse(text) as { msg?: string };
         if (line.msg === 'workers started' || line.msg === 'subgraph ready') resolve();
@@ -74,6 +77,12 @@ describe('two subgraphs and three workers on a Redis Cluster and a primary with 
     return service;
   }
 
+  /** A counter's value on a worker's /metrics. */
+  const metric = async (worker: ServiceProcess, name: string) => {
+    const text = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+  };
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
   const count = async (table: string) => (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
   /** Each rule segment's members by its rule's set-based SQL, now. */
   async function expected(): Promise<Map<string, number[]>> {
@@ -188,7 +197,27 @@ describe('two subgraphs and three workers on a Redis Cluster and a primary with 
     expect(front.served.every((n) => n > 0)).toBe(true);
     // Each worker, the killed one included, evaluated a share of the changes.
     expect(processes.filter((p) => p.role === 'worker').map((worker) => worker.batches > 0)).toEqual([true, true, true]);
+    // The reconcilers compared every customer with memberships and found nothing to repair.
+    const alive = processes.filter((p) => p.role === 'worker' && p !== victim);
+    await expect.poll(async () => sum(await Promise.all(alive.map((w) => metric(w, 'segments_serving_reconciled_customers_total')))), { timeout: 20_000, interval: 250 }).toBeGreaterThanOrEqual(maintained.size);
+    expect(await Promise.all(alive.map((w) => metric(w, 'segments_serving_drift_customers_total')))).toEqual([0, 0]);
   }, 180_000);
+
+  it('finds a corrupted Redis field, counts it as drift, and repairs it', async () => {
+    const wanted = sorted(await expected());
+    const alive = processes.filter((p) => p.role === 'worker' && p.child.exitCode === null && p.child.signalCode === null);
+    const redis = createRedis({ clusterNodes: cluster.nodes }, { connectionName: 'test-corruption', logger: createLogger('silent') });
+    const keys = redisKeys(env.REDIS_PREFIX!, 'cluster');
+    try {
+      const [first, second] = [...wanted.keys()];
+      await redis.hset(keys.customer(first!), '999999', '1');
+      await redis.hdel(keys.customer(second!), String(wanted.get(second!)![0]));
+      await expect.poll(async () => sum(await Promise.all(alive.map((w) => metric(w, 'segments_serving_drift_customers_total')))), { timeout: 20_000, interval: 250 }).toBe(2);
+      expect(sorted((await served()).segments)).toEqual(wanted);
+    } finally {
+      await closeRedis(redis);
+    }
+  }, 60_000);
 
   it('serves the same memberships from the replica while the cluster is black-holed', async () => {
     const wanted = sorted(await expected());

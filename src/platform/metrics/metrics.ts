@@ -83,6 +83,16 @@ export const membershipChanges = new Counter({
   labelNames: ['change', 'cause'] as const,
 });
 
+export const servingDrift = new Counter({
+  name: 'segments_serving_drift_customers_total',
+  help: 'Customers whose Redis serving key the reconciler found different from Postgres, and rewrote; any increase is a bug to alert on.',
+});
+
+export const servingReconciled = new Counter({
+  name: 'segments_serving_reconciled_customers_total',
+  help: 'Customers the reconciler compared between Redis and Postgres.',
+});
+
 export const orderToEvaluated = new Histogram({
   name: 'segments_order_to_evaluated_seconds',
   help: 'From a customer change being recorded (an order) to its evaluation.',

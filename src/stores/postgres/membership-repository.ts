@@ -142,6 +142,30 @@ export class MembershipRepository {
     }));
   }
 
+  /**
+   * The next `count` customers after `after` (in id order) that have a
+   * membership, with their memberships, and whether any of their membership
+   * events still waits to be published: the reconciler's walk. One statement,
+   * so the memberships and the pending mark are of the same moment.
+   */
+  async reconcilePage(after: string, count: number, db: Queryable = this.pool): Promise<Array<CustomerMemberships & { pending: boolean }>> {
+    const { rows } = await db.query<{ customerId: string; segmentIds: number[]; since: Date[]; pending: boolean }>(
+      `SELECT c.customer_id AS "customerId",
+              array_agg(m.segment_id ORDER BY m.segment_id) AS "segmentIds", array_agg(m.since ORDER BY m.segment_id) AS since,
+              EXISTS (SELECT 1 FROM membership_event_outbox o JOIN segment_membership_events e ON e.id = o.event_id
+                       WHERE e.customer_id = c.customer_id) AS pending
+         FROM (SELECT DISTINCT customer_id FROM segment_memberships WHERE customer_id > $1 ORDER BY customer_id LIMIT $2) c
+         JOIN segment_memberships m ON m.customer_id = c.customer_id
+        GROUP BY c.customer_id ORDER BY c.customer_id`,
+      [after, count],
+    );
+    return rows.map((r) => ({
+      customerId: r.customerId,
+      pending: r.pending,
+      memberships: r.segmentIds.map((segmentId, i) => ({ segmentId, since: r.since[i]! })),
+    }));
+  }
+
   /** Which of these customers have at least one membership. */
   async customersWithMemberships(customerIds: readonly string[]): Promise<Set<string>> {
     if (customerIds.length === 0) return new Set();

@@ -1,0 +1,99 @@
+import type pg from 'pg';
+import type { Logger } from '../platform/logger.js';
+import type { CustomerMemberships, MembershipRepository } from '../stores/postgres/membership-repository.js';
+import { ServingStoreBusyError, withServingStoreLock } from '../stores/postgres/serving-store-lock.js';
+import type { MembershipServingStore } from '../stores/redis/serving-store.js';
+import { PollingLoop } from './polling-loop.js';
+import { repeatedErrorLog } from '../platform/repeated-error-log.js';
+
+export interface ServingReconcilerOptions {
+  /** Customers compared per round. @defaultValue 500 */
+  batch?: number;
+  /** Time between rounds, in ms. @defaultValue 1000 */
+  everyMs?: number;
+}
+
+export interface ReconcileRound {
+  /** Customers compared (those with a membership event still to publish are left to the publisher). */
+  checked: number;
+  /** Customers whose serving key differed from Postgres and was rewritten. */
+  drifted: string[];
+}
+
+// Another process publishing or rebuilding holds the lock: this round waits its turn briefly, or skips.
+const LOCK_WAIT_MS = 250;
+
+/**
+ * Walks the customers with memberships, a batch per round, comparing their
+ * Redis serving keys with Postgres, and rewrites the keys that differ: nothing
+ * should ever differ (publication is exact), so any drift is a bug or a lost
+ * write, counted for an alert and repaired. A round holds the serving-store
+ * lock, so no publication runs between its two reads: what Redis holds is
+ * what was published, and customers with events still to publish (the
+ * publisher's to carry) are left out. The walk restarts from the first
+ * customer after the last, so every customer is compared every
+ * (customers / batch) rounds.
+ */
+export class ServingReconciler {
+  private after = '';
+  private readonly batch: number;
+  private readonly loop: PollingLoop;
+  private readonly logFailure: (error: unknown) => void;
+
+  constructor(
+    private readonly deps: {
+      pool: pg.Pool;
+      memberships: Pick<MembershipRepository, 'reconcilePage'>;
+      servingStore: Pick<MembershipServingStore, 'readMany' | 'replaceCustomers'>;
+      /** Told of every round (metrics). */
+      onRound?: (round: ReconcileRound) => void;
+      logger: Logger;
+    },
+    options: ServingReconcilerOptions = {},
+  ) {
+    this.batch = options.batch ?? 500;
+    this.logFailure = repeatedErrorLog(deps.logger, 'reconciling the serving store failed; retrying at the next round');
+    this.loop = new PollingLoop(
+      () =>
+        this.reconcileNext().then(
+          () => undefined,
+          (error: unknown) => (error instanceof ServingStoreBusyError ? undefined : this.logFailure(error)),
+        ),
+      options.everyMs ?? 1000,
+    );
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  /** Compares and repairs the next batch of customers. */
+  async reconcileNext(): Promise<ReconcileRound> {
+    const round = await withServingStoreLock(this.deps.pool, LOCK_WAIT_MS, async (client) => {
+      const page = await this.deps.memberships.reconcilePage(this.after, this.batch, client);
+      this.after = page.length < this.batch ? '' : page.at(-1)!.customerId;
+      const settled = page.filter((customer) => !customer.pending);
+      if (settled.length === 0) return { checked: 0, drifted: [] };
+      const served = await this.deps.servingStore.readMany(settled.map((c) => c.customerId));
+      // Keys Redis lost altogether are the rebuild's to restore.
+      if (!served.built) return { checked: 0, drifted: [] };
+      const differing = settled.filter((customer, i) => !same(customer, served.snapshots[i]!));
+      if (differing.length > 0) await this.deps.servingStore.replaceCustomers(differing);
+      return { checked: settled.length, drifted: differing.map((c) => c.customerId) };
+    });
+    if (round.drifted.length > 0) {
+      this.deps.logger.warn({ customers: round.drifted.length, sample: round.drifted.slice(0, 10) }, 'serving store drifted from Postgres; rewrote the customers');
+    }
+    this.deps.onRound?.(round);
+    return round;
+  }
+}
+
+function same(customer: CustomerMemberships, served: ReadonlyMap<number, number>): boolean {
+  if (customer.memberships.length !== served.size) return false;
+  return customer.memberships.every((m) => served.get(m.segmentId) === m.since.getTime());
+}
