@@ -22,8 +22,9 @@ const BATCH = 10_000;
  * in id order: applies each change to the customer's serving key (HSET on
  * ENTERED, HDEL on LEFT), appends the events to the stream, and deletes their
  * ids from the outbox, a batch per transaction, until none is left. Changes of one membership are serialised by its row in
- * segment_memberships, so their ids follow their commit order and replaying
- * in id order ends in the state Postgres holds. The serving-store lock keeps
+ * segment_memberships, so their ids follow their commit order; Redis keeps the
+ * id that set each field and takes only newer ones, so replaying in any order
+ * ends in the state Postgres holds. The serving-store lock keeps
  * a single publisher (the full rebuild takes it too), so rows need no lock. The stream is
  * at-least-once: after a crash between the stream append and the commit, a
  * batch is appended again, with the same event ids.

@@ -162,13 +162,13 @@ describe('every role against a real three-master Redis Cluster', () => {
     const replacing = async () => (await stores.servingStore.readMany(everyone)).replacing;
     // As a publication batch does, under the serving-store lock: the workers' publisher stays out meanwhile.
     await withServingStoreLock(stores.pool, 10_000, async () => {
-      await stores.servingStore.applyChanges([{ segmentId, customerId: everyone[0]!, change: 'ENTERED', at: new Date() }], undefined, { begin: [segmentId], end: [] });
+      await stores.servingStore.applyChanges([{ id: '1', segmentId, customerId: everyone[0]!, change: 'ENTERED', at: new Date() }], undefined, { begin: [segmentId], end: [] });
       for (const shard of Array.from({ length: stores.keys.shards }, (_, s) => s)) {
         expect(await stores.redis.smembers(stores.keys.servingReplacing(shard))).toEqual([String(segmentId)]);
       }
       // A page of one customer, on any master, knows the segment is being replaced.
       for (const id of everyone.slice(0, 20)) expect((await stores.servingStore.readMany([id])).replacing).toEqual([segmentId]);
-      await stores.servingStore.applyChanges([{ segmentId, customerId: everyone[0]!, change: 'LEFT', at: new Date() }], undefined, { begin: [], end: [segmentId] });
+      await stores.servingStore.applyChanges([{ id: '2', segmentId, customerId: everyone[0]!, change: 'LEFT', at: new Date() }], undefined, { begin: [], end: [segmentId] });
       expect(await replacing()).toEqual([]);
     });
   });

@@ -135,10 +135,12 @@ export class MembershipServingStore {
   }
 
   /**
-   * Applies membership changes in the order given (commands/apply-membership-changes.lua): ENTERED sets the
-   * customer's field to when they entered, LEFT removes it. Applying the same
-   * changes again, in the same order, leaves the same keys, so a publication
-   * retried after a crash converges. With `upToDateAt`, moves the freshness
+   * Applies membership changes (commands/apply-membership-changes.lua): ENTERED sets the
+   * customer's field to when they entered, LEFT removes it, each only when its
+   * event id is newer than the one that last set the field. So applying
+   * changes again, twice at once, or in any order leaves the keys of the
+   * newest events: a publication retried after a crash, a second publisher or
+   * a pipeline that lands late cannot leave Redis behind Postgres. With `upToDateAt`, moves the freshness
    * watermark after the changes. With `replacing`, marks segments as being
    * replaced before the changes and unmarks them after, in every shard: Redis
    * runs a pipeline's commands in order, so on a single Redis one pipeline
@@ -148,7 +150,7 @@ export class MembershipServingStore {
    * set or clear pays for three round trips).
    */
   async applyChanges(
-    changes: ReadonlyArray<{ segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>,
+    changes: ReadonlyArray<{ id: string; segmentId: number; customerId: string; change: 'ENTERED' | 'LEFT'; at: Date }>,
     upToDateAt?: Date,
     replacing?: ReplacingSegments,
   ): Promise<void> {
@@ -166,7 +168,7 @@ export class MembershipServingStore {
         for (let start = 0; start < inShard.length; start += WRITE_CHUNK) {
           const chunk = inShard.slice(start, start + WRITE_CHUNK);
           const args: string[] = chunk.map((c) => this.keys.customer(c.customerId));
-          for (const c of chunk) args.push(String(c.segmentId), c.change === 'ENTERED' ? String(c.at.getTime()) : '');
+          for (const c of chunk) args.push(String(c.segmentId), c.change === 'ENTERED' ? String(c.at.getTime()) : '', c.id);
           // ioredis sends EVALSHA, and EVAL when Redis answers NOSCRIPT (a restarted Redis).
           void (pipeline as Pipeline & ApplyChangesCommand).applyMembershipChanges(chunk.length, ...args);
         }
@@ -261,9 +263,16 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
+// A member's field is its segment id, its value `<entered at ms>` or
+// `<entered at ms>:<event id>`; `-<segment id>` fields remember a leave's event
+// id (commands/apply-membership-changes.lua) and are not memberships.
 function toSnapshot(fields: string[]): MembershipSnapshot {
   const snapshot = new Map<number, number>();
-  for (let i = 0; i < fields.length; i += 2) snapshot.set(Number(fields[i]), Number(fields[i + 1]));
+  for (let i = 0; i < fields.length; i += 2) {
+    const field = fields[i]!;
+    if (field.startsWith('-')) continue;
+    snapshot.set(Number(field), Number.parseInt(fields[i + 1]!, 10));
+  }
   return snapshot;
 }
 
