@@ -4,6 +4,7 @@ import { ADMIN_LIMITS } from '../admin/admin-input.js';
 import { DEFAULT_SERVING, type ServingConfig } from '../serving/serving-config.js';
 import { DEFAULT_CONNECTION_TIMEOUTS, type ConnectionTimeouts } from './connection-timeouts-config.js';
 import type { RedisTarget } from '../stores/redis/client.js';
+import { DEFAULT_REPLICA_MAX_LAG_MS } from './read-replica.js';
 
 export { DEFAULT_SERVING, type ServingConfig };
 
@@ -248,7 +249,7 @@ const environmentSchema = z.object({
   WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
   DDL_LOCK_TIMEOUT_MS: count(100, 600_000, 5_000),
   DATABASE_REPLICA_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
-  REPLICA_MAX_LAG_MS: count(100, 600_000, 5_000),
+  REPLICA_MAX_LAG_MS: count(100, 600_000, DEFAULT_REPLICA_MAX_LAG_MS),
   REPLICA_STATEMENT_TIMEOUT_MS: count(100, 600_000, 5_000),
   SERVING_REDIS_TIMEOUT_MS: count(1, 10_000, DEFAULT_SERVING.redisTimeoutMs),
   SERVING_BREAKER_RESET_MS: count(100, 600_000, DEFAULT_SERVING.breakerResetMs),

@@ -27,7 +27,6 @@ export const DEFAULT_REPLICA_MAX_LAG_MS = 5000;
  */
 export class ReadReplica {
   private usable = false;
-  private lag: number | null = null;
   private readonly heartbeat: ReplicationHeartbeat;
   private readonly maxLagMs: number;
   private readonly timer: NodeJS.Timeout;
@@ -50,11 +49,6 @@ export class ReadReplica {
     return this.usable;
   }
 
-  /** The lag last measured, in ms; null when the replica did not answer. */
-  get lagMs(): number | null {
-    return this.lag;
-  }
-
   /** Measures the lag now (also every `checkEveryMs`). */
   check(): Promise<void> {
     this.checking ??= this.heartbeat.lagMs().then(
@@ -67,19 +61,20 @@ export class ReadReplica {
   /**
    * Reads sent to `onReplica` (a pool on the replica, by default the
    * replica's own) while the replica is in use, else to `primary`. A read the
-   * replica fails to answer (it went away, a statement timeout) is sent to
-   * the primary at once, and the replica is checked again.
+   * replica fails to answer (it went away; see `unanswered`) is sent to the
+   * primary at once, and the replica is checked again.
    */
   route(primary: ReadPool, onReplica: ReadPool = this.replica): ReadPool {
+    const send = (pool: ReadPool, args: unknown[]) => (pool.query as (...a: unknown[]) => Promise<unknown>)(...args);
     const query = async (...args: unknown[]) => {
-      if (!this.usable) return (primary.query as (...a: unknown[]) => Promise<unknown>)(...args);
+      if (!this.usable) return send(primary, args);
       try {
-        return await (onReplica.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        return await send(onReplica, args);
       } catch (error) {
         if (!unanswered(error)) throw error;
         this.usable = false;
         void this.check();
-        return (primary.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        return send(primary, args);
       }
     };
     return { query: query as ReadPool['query'] };
@@ -90,7 +85,6 @@ export class ReadReplica {
   }
 
   private settle(lag: number | null, error?: unknown): void {
-    this.lag = lag;
     const usable = lag !== null && lag <= this.maxLagMs;
     if (usable !== this.usable) {
       if (usable) this.logger.info({ lagMs: lag }, 'read replica in use');

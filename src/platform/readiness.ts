@@ -1,3 +1,5 @@
+import { within } from './deadline.js';
+
 /** The outcome of one dependency's check. */
 export type CheckStatus = 'ok' | 'failed';
 
@@ -44,9 +46,5 @@ export async function runReadinessChecks(
 }
 
 function withTimeout(name: string, check: () => Promise<unknown>, timeoutMs: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ReadinessTimeoutError(name, timeoutMs)), timeoutMs);
-  });
-  return Promise.race([Promise.resolve().then(check), timeout]).finally(() => clearTimeout(timer));
+  return within(Promise.resolve().then(check), timeoutMs, () => new ReadinessTimeoutError(name, timeoutMs));
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { PipelineBacklogAges } from '../../stores/postgres/pipeline-health-repository.js';
 import { Gauge } from 'prom-client';
+import { within } from '../deadline.js';
 
 /** BullMQ's Queue, as far as the queue-depth gauge needs it. */
 export interface CountableQueue {
@@ -51,14 +52,6 @@ async function guarded(what: string, read: () => Promise<void>): Promise<void> {
 // would hold the scrape past Prometheus' scrape timeout, and every other
 // gauge with it.
 const QUEUE_COUNT_TIMEOUT_MS = 2000;
-
-function within<T>(read: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([read, expired]).finally(() => clearTimeout(timer));
-}
 
 // prom-client collects every metric of a scrape at once: gauges fed by one
 // query share its promise for that scrape.
@@ -139,7 +132,7 @@ export const queueJobs = new Gauge({
     await Promise.all(
       [...queues.values()].map((queue) =>
         guarded(`queue ${queue.name}`, async () => {
-          const counts = await within(queue.getJobCounts(...QUEUE_STATES), QUEUE_COUNT_TIMEOUT_MS);
+          const counts = await within(queue.getJobCounts(...QUEUE_STATES), QUEUE_COUNT_TIMEOUT_MS, () => new Error(`no answer within ${QUEUE_COUNT_TIMEOUT_MS} ms`));
           for (const state of QUEUE_STATES) queueJobs.set({ queue: queue.name, state }, counts[state] ?? 0);
         }),
       ),
