@@ -1,6 +1,7 @@
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/stores/redis/client.js';
 import type { RedisKeys } from '../src/stores/redis/keys.js';
+import { masterNodes } from '../src/stores/redis/shard-nodes.js';
 
 /** Bytes a table takes (heap, indexes, TOAST) per row. */
 export interface TableStorage {
@@ -60,30 +61,37 @@ async function tableStorage(pool: pg.Pool, table: 'segment_memberships' | 'segme
  * over a sample of customer serving keys, over the memberships they hold),
  * with a projection to issue 15's 100,000 segments over 10M customers.
  */
-export async function membershipStorage(pool: pg.Pool, redis: Redis, keys: RedisKeys, sampleKeys = 1000): Promise<MembershipStorage> {
+export async function membershipStorage(pool: pg.Pool, redis: RedisClient, keys: RedisKeys, sampleKeys = 1000): Promise<MembershipStorage> {
   const customers = Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM customers')).rows[0]!.n);
   const segments = Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM segments WHERE status <> 'ARCHIVED'`)).rows[0]!.n);
   const memberships = await tableStorage(pool, 'segment_memberships');
   const events = await tableStorage(pool, 'segment_membership_events');
 
-  // SCAN's order is the hash table's, unrelated to customer ids: a fair sample.
+  // SCAN's order is the hash table's, unrelated to customer ids: a fair sample, an equal share
+  // from each master of a cluster (customers spread evenly over the slots).
+  const masters = await masterNodes(redis);
+  const share = Math.ceil(sampleKeys / masters.length);
   const sampled = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', keys.customerPattern, 'COUNT', 1000);
-    cursor = next;
-    for (const key of found) if (sampled.size < sampleKeys) sampled.add(key);
-  } while (cursor !== '0' && sampled.size < sampleKeys);
-  const pipeline = redis.pipeline();
-  for (const key of sampled) pipeline.memory('USAGE', key, 'SAMPLES', '0').hlen(key);
-  const replies = (await pipeline.exec()) ?? [];
   let bytes = 0;
   let held = 0;
-  for (let i = 0; i + 1 < replies.length; i += 2) {
-    bytes += Number(replies[i]![1] ?? 0);
-    held += Number(replies[i + 1]![1] ?? 0);
+  for (const node of masters) {
+    const fromNode = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', keys.customerPattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of found) if (fromNode.size < share) fromNode.add(key);
+    } while (cursor !== '0' && fromNode.size < share);
+    const pipeline = node.pipeline();
+    for (const key of fromNode) pipeline.memory('USAGE', key, 'SAMPLES', '0').hlen(key);
+    const replies = (await pipeline.exec()) ?? [];
+    for (let i = 0; i + 1 < replies.length; i += 2) {
+      bytes += Number(replies[i]![1] ?? 0);
+      held += Number(replies[i + 1]![1] ?? 0);
+    }
+    for (const key of fromNode) sampled.add(key);
   }
-  const listpackMaxEntries = await redis
+  const listpackMaxEntries = await masters[0]!
     .config('GET', 'hash-max-listpack-entries')
     .then((reply) => Number((reply as string[])[1]))
     .catch(() => null);

@@ -1,7 +1,8 @@
 /**
  * npm run bench:pipeline -- [--customers 1000000] [--orders 10000000] [--rates 500,2000]
  *   [--duration 60] [--segments 1000] [--together 200] [--mix campaign|varied]
- *   [--workers 1] [--backlog 100000] [--probes-per-second 10] [--wait-timeout 3600] [--quick]
+ *   [--workers 1[,2,3]] [--backlog 100000] [--probes-per-second 10] [--wait-timeout 3600]
+ *   [--cluster] [--reconciler-baseline] [--quick]
  *
  * Measures the membership pipeline end to end (issue 15, "The pipeline at
  * 10,000 segments"), with the service running as child processes
@@ -21,11 +22,13 @@
  *    of "Inactive 60 days" and poll `isInSegment` over HTTP until it is false
  *    (p50/p95/p99/max, timeouts after 30 s, backlog at the end of the load and
  *    10 s later), and the cost table of the batches evaluated meanwhile;
- * 3. event throughput with N workers: `--backlog` orders (the same in every
- *    run) written while the workers are stopped; N fresh workers start while
+ * 3. event throughput with N workers, for each N of `--workers 1,2,3` (the
+ *    first N runs the other phases): `--backlog` orders (the same draw every
+ *    time) written while the workers are stopped; N fresh workers start while
  *    the outbox is locked, so that all of them begin together, and the time
- *    from the lock's release until the outbox is empty gives orders/s,
- *    comparable between `--workers 1` and `--workers 2` runs;
+ *    from the lock's release until the outbox is empty gives orders/s; the
+ *    CPU each worker process, the database's backends and Redis used over the
+ *    drain, per order;
  * 4. `--together` segments of `--mix` created back to back: time until all
  *    computed and published;
  * 5. more segments up to `--segments`, then measurement 2 again, the p99 ratio
@@ -52,6 +55,13 @@
  * written to bench/results/pipeline-<ISO timestamp>.json and .md, and the
  * children's logs to bench/results/logs/.
  *
+ * `--cluster` starts a three-master Redis Cluster of the run's own (ports and
+ * a folder of its own, `redis-server --cluster-enabled yes`, torn down after)
+ * and runs every process against it (REDIS_CLUSTER_NODES). With
+ * `--reconciler-baseline`, measurement 2 at the last rate runs once more with
+ * the workers' serving-store reconciler off (SERVING_RECONCILE_BATCH=0): what
+ * the reconciler costs order -> served, measured in the same run.
+ *
  * `--quick` is a smoke preset (20,000 customers, 200,000 orders, rates 50,200,
  * 10 s, 50 segments, 20 together, backlog 5,000); explicit flags override it.
  *
@@ -67,7 +77,6 @@ import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Job, Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { MAINTENANCE_QUEUE, TIME_MAINTENANCE_EVERY_MS } from '../src/jobs/maintenance-queue.js';
@@ -79,7 +88,12 @@ import { migrate } from '../src/stores/postgres/migrator.js';
 import { seedOrderHistory } from '../src/stores/postgres/order-history-seed.js';
 import { createPool, ensureDatabase } from '../src/stores/postgres/pool.js';
 import { SegmentComputationRepository } from '../src/stores/postgres/segment-computation-repository.js';
+import { bullConnection, closeBullConnection } from '../src/stores/redis/bull-connection.js';
+import { closeRedis, createRedis, type RedisClient, type RedisTarget } from '../src/stores/redis/client.js';
 import { redisKeys } from '../src/stores/redis/keys.js';
+import { masterNodes } from '../src/stores/redis/shard-nodes.js';
+import { createLogger } from '../src/platform/logger.js';
+import { startRedisCluster, type LocalRedisCluster } from '../test/helpers/redis-cluster.js';
 import { BATCH_COST_HEADER, batchCostRow, batchCosts, readBatchLines, readLogLines, type BatchCosts } from './bench-batch-costs.js';
 import { gigabytes, membershipStorage, type MembershipStorage } from './bench-membership-storage.js';
 import {
@@ -161,6 +175,8 @@ const { values } = parseArgs({
     backlog: { type: 'string' },
     'probes-per-second': { type: 'string' },
     'wait-timeout': { type: 'string' },
+    cluster: { type: 'boolean', default: false },
+    'reconciler-baseline': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -184,12 +200,17 @@ const options = {
   segments: whole('segments', values.segments, preset.segments),
   together: whole('together', values.together, preset.together),
   mix: mixOption(values.mix ?? 'campaign'),
-  workers: whole('workers', values.workers, 1, 1),
+  /** Worker processes of each drain of 3 and 5c; the first runs the other phases. */
+  workerCounts: values.workers === undefined ? [1] : values.workers.split(',').map((n) => whole('workers', n.trim(), 0, 1)),
   backlog: whole('backlog', values.backlog, preset.backlog),
   probesPerSecond: whole('probes-per-second', values['probes-per-second'], preset.probesPerSecond),
   waitTimeout: whole('wait-timeout', values['wait-timeout'], preset.waitTimeout, 1),
+  cluster: values.cluster ?? false,
+  reconcilerBaseline: values['reconciler-baseline'] ?? false,
   quick: values.quick ?? false,
 };
+const firstWorkers = options.workerCounts[0]!;
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 if (options.together > options.segments) options.together = options.segments;
 
 // ---------------------------------------------------------------- helpers
@@ -298,6 +319,8 @@ interface ThroughputResult {
   ordersPerSecondPublished: number | null;
   /** What each worker evaluated: with one evaluator per deployment, one worker takes everything. */
   shares: Array<{ worker: number; batches: number; changes: number }>;
+  /** CPU used from the lock's release until all was published, in µs per order of the backlog. */
+  cpuPerOrderUs: { workers: number[]; workersTotal: number; postgres: number; redis: number } | null;
   batchCosts: BatchCosts;
 }
 
@@ -322,9 +345,11 @@ async function main() {
   const pool = createPool(databaseUrl, { max: 4, applicationName: 'bench-pipeline' });
   const loadPool = createPool(databaseUrl, { max: LOAD_CONNECTIONS, applicationName: 'bench-pipeline-load' });
   const probePool = createPool(databaseUrl, { max: 4, applicationName: 'bench-pipeline-probe' });
-  const redis = new Redis(redisUrl, { connectionName: 'bench-pipeline', maxRetriesPerRequest: 3 });
-  const keys = redisKeys(prefix);
-  const connection = { url: redisUrl, maxRetriesPerRequest: null, connectionName: 'bench-pipeline-queues' };
+  const cluster: LocalRedisCluster | null = options.cluster ? await startRedisCluster(3, { relays: false }) : null;
+  const target: RedisTarget = cluster ? { clusterNodes: cluster.nodes } : { url: redisUrl };
+  const redis: RedisClient = createRedis(target, { connectionName: 'bench-pipeline', logger: createLogger('warn') });
+  const keys = redisKeys(prefix, cluster ? 'cluster' : 'single');
+  const connection = bullConnection(target, 'bench-pipeline-queues');
   const recomputeQueue = new Queue(RECOMPUTE_QUEUE, { connection, prefix: keys.bullPrefix(RECOMPUTE_QUEUE) });
   const orderEventsQueue = new Queue(ORDER_EVENTS_QUEUE, { connection, prefix: keys.bullPrefix(ORDER_EVENTS_QUEUE) });
   const maintenanceQueue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: keys.bullPrefix(MAINTENANCE_QUEUE) });
@@ -334,7 +359,9 @@ async function main() {
     if (interrupted) return;
     interrupted = true;
     console.error(`\n${signal}: stopping the service processes`);
-    void stopAllChildren().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void stopAllChildren()
+      .then(() => cluster?.stop())
+      .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
 
@@ -355,7 +382,7 @@ async function main() {
       return total;
     };
 
-    console.log(`database ${String(results.database)}, Redis prefix ${prefix}`);
+    console.log(`database ${String(results.database)}, Redis ${cluster ? `a three-master cluster (${cluster.nodes.map((n) => n.port).join(', ')})` : redisUrl}, prefix ${prefix}`);
     // Orders of earlier runs first, so that the counts below see only the seeded history.
     {
       const client = await pool.connect();
@@ -392,19 +419,28 @@ async function main() {
     await pool.query('TRUNCATE segments, segment_memberships, segment_membership_events, membership_event_outbox, segment_size_deltas, segment_evaluations RESTART IDENTITY CASCADE');
     for (const table of outboxTables) await pool.query(`TRUNCATE ${table}`);
     let deletedKeys = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deletedKeys += await redis.unlink(...keys);
-    } while (cursor !== '0');
+    for (const node of await masterNodes(redis)) {
+      let cursor = '0';
+      do {
+        const [next, found] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        // One key a command, a pipeline a batch: on a cluster the keys of a scan lie in many slots.
+        const pipeline = node.pipeline();
+        for (const key of found) pipeline.unlink(key);
+        for (const [error, removed] of (await pipeline.exec()) ?? []) if (!error) deletedKeys += Number(removed);
+      } while (cursor !== '0');
+    }
     console.log(`  deleted ${deletedKeys} Redis keys under ${prefix}`);
     let started = performance.now();
     await pool.query('VACUUM (ANALYZE) orders');
     console.log(`  VACUUM (ANALYZE) orders: ${seconds(performance.now() - started)} s`);
     const pgVersion = (await pool.query('SHOW server_version')).rows[0].server_version as string;
     results.postgres = pgVersion;
-    results.redis = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? null;
+    const redisMasters = await masterNodes(redis);
+    const redisInfo = await Promise.all(redisMasters.map((node) => node.info('server')));
+    results.redis = `${/redis_version:(\S+)/.exec(redisInfo[0]!)?.[1] ?? 'unknown'}${cluster ? `, cluster of ${redisMasters.length} masters` : ''}`;
+    // The Redis processes on this machine, for the CPU of each drain (the stores run here).
+    const redisPids = redisInfo.map((info) => Number(/process_id:(\d+)/.exec(info)?.[1])).filter((pid) => Number.isInteger(pid));
     save();
 
     // ------------------------------------------------------------ service
@@ -416,7 +452,7 @@ async function main() {
       ...process.env,
       NODE_ENV: 'production',
       DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
+      ...(cluster ? { REDIS_CLUSTER_NODES: cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',') } : { REDIS_URL: redisUrl }),
       REDIS_PREFIX: prefix,
       PORT: String(port),
       JWT_SECRET: secret,
@@ -424,7 +460,7 @@ async function main() {
       LOG_LEVEL: 'warn',
       ORDER_OUTBOX_TRIGGER: 'true',
     };
-    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_JWKS_URL', 'GRAPHQL_INTROSPECTION', 'GRAPHQL_LANDING_PAGE']) delete env[name];
+    for (const name of [cluster ? 'REDIS_URL' : 'REDIS_CLUSTER_NODES', 'JWT_ISSUER', 'JWT_AUDIENCE', 'JWT_JWKS_URL', 'GRAPHQL_INTROSPECTION', 'GRAPHQL_LANDING_PAGE']) delete env[name];
     const url = `http://127.0.0.1:${port}/`;
     const token = await new SignJWT({ scope: 'segments:read segments:write' })
       .setProtectedHeader({ alg: 'HS256' })
@@ -439,9 +475,9 @@ async function main() {
     let workers: Child[] = [];
     /** Peak RSS of each worker, read just before it is stopped. */
     const workerPeakRss: Array<{ worker: number; phase: string; peakRssMb: number | null }> = [];
-    const startWorker = async (phase: string, opsPort: number) => {
+    const startWorker = async (phase: string, opsPort: number, extraEnv: NodeJS.ProcessEnv) => {
       const n = ++workersStarted;
-      const child = startChild('worker', entry, { ...env, WORKER_PORT: String(opsPort), LOG_LEVEL: 'debug' }, run.logFile(`worker-${n}`));
+      const child = startChild('worker', entry, { ...env, ...extraEnv, WORKER_PORT: String(opsPort), LOG_LEVEL: 'debug' }, run.logFile(`worker-${n}`));
       workerLogs.push(child.log);
       const deadline = performance.now() + 60_000;
       // Ready once its operations listener answers: it listens after the BullMQ workers and the evaluator started.
@@ -458,15 +494,15 @@ async function main() {
       return { n, phase, child };
     };
     let workerNumbers = new Map<Child, { n: number; phase: string }>();
-    /** Starts --workers worker processes at once; resolves when all are ready. */
-    const startWorkers = async (phase: string): Promise<Child[]> => {
+    /** Starts `count` worker processes at once; resolves when all are ready. */
+    const startWorkers = async (phase: string, count: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Child[]> => {
       // Ports first, and distinct (a port freePort found is free only until it is taken); then the processes start together.
       const ports = new Set<number>();
-      while (ports.size < options.workers) {
+      while (ports.size < count) {
         const candidate = await freePort();
         if (candidate !== port) ports.add(candidate); // the subgraph's, which may not listen yet
       }
-      const ready = await Promise.all([...ports].map((opsPort) => startWorker(phase, opsPort)));
+      const ready = await Promise.all([...ports].map((opsPort) => startWorker(phase, opsPort, extraEnv)));
       workerNumbers = new Map(ready.map((w) => [w.child, { n: w.n, phase: w.phase }]));
       return ready.map((w) => w.child);
     };
@@ -479,8 +515,8 @@ async function main() {
       workers = [];
       await Promise.all(stopping.map(stopChild));
     };
-    console.log(`starting ${options.workers} worker${options.workers > 1 ? 's' : ''} and the subgraph (port ${port}), logs in ${logsDir}`);
-    workers = await startWorkers('day-one, load with 4 segments');
+    console.log(`starting ${plural(firstWorkers, 'worker')} and the subgraph (port ${port}), logs in ${logsDir}`);
+    workers = await startWorkers('day-one, load with 4 segments', firstWorkers);
     const subgraph = startChild('subgraph', entry, env, run.logFile('subgraph'));
     {
       const deadline = performance.now() + 60_000;
@@ -687,10 +723,9 @@ async function main() {
       `SELECT segment_id, customer_id FROM segment_memberships WHERE segment_id = ANY($1::int[]) ORDER BY random() LIMIT $2`,
       [dayOneIds, SAMPLE_MEMBERS],
     );
-    const pipeline = redis.pipeline();
-    for (const m of sample) pipeline.hexists(keys.customer(m.customer_id), String(m.segment_id));
-    const answers = (await pipeline.exec()) ?? [];
-    const mismatches = answers.filter(([error, value]) => error !== null || value !== 1).length;
+    // One command a member, all in flight at once: on a cluster they go to many nodes.
+    const answers = await Promise.all(sample.map((m) => redis.hexists(keys.customer(m.customer_id), String(m.segment_id)).catch(() => null)));
+    const mismatches = answers.filter((value) => value !== 1).length;
     console.log(`  Redis check: ${sample.length} sampled members, ${mismatches} missing from Redis`);
 
     // Recompute against the bare SQL of each rule: its meaning written by hand, as in the tests
@@ -976,6 +1011,21 @@ async function main() {
       results.loadFourSegments = loadFour;
       save();
     }
+    if (options.reconcilerBaseline) {
+      // The same load with the reconciler off in every worker: what its rounds (which hold the
+      // serving-store lock while they compare) add to order -> served.
+      const rate = options.rates.at(-1)!;
+      console.log(`\n2b. order -> served at ${rate}/s with the serving-store reconciler off (SERVING_RECONCILE_BATCH=0)`);
+      await waitFor('the pipeline to drain', drained, 200);
+      await stopWorkers();
+      workers = await startWorkers('load with 4 segments, reconciler off', firstWorkers, { SERVING_RECONCILE_BATCH: '0' });
+      loadFour.push(await runRate(rate, '4 segments, reconciler off'));
+      results.loadFourSegments = loadFour;
+      save();
+      await waitFor('the pipeline to drain', drained, 200);
+      await stopWorkers();
+      workers = await startWorkers('day-one, load with 4 segments', firstWorkers);
+    }
 
     // ------------------------------------------------------------ 3. event throughput with N workers
     /**
@@ -1000,12 +1050,14 @@ async function main() {
         );
       }
     };
-    const eventThroughput = async (label: string, idPrefix: string, nextPhase: string): Promise<ThroughputResult> => {
+    const backendPids = async () =>
+      (await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((r) => r.pid);
+    const eventThroughput = async (label: string, idPrefix: string, nextPhase: string, count: number): Promise<ThroughputResult> => {
       await waitFor('the pipeline to drain', drained, 200);
       let begun = performance.now();
       await stopWorkers();
       const workerStopSeconds = seconds(performance.now() - begun);
-      console.log(`  ${options.workers} worker${options.workers > 1 ? 's' : ''} stopped in ${workerStopSeconds} s`);
+      console.log(`  workers stopped in ${workerStopSeconds} s`);
       begun = performance.now();
       await insertBacklog(idPrefix);
       const insertSeconds = seconds(performance.now() - begun);
@@ -1017,14 +1069,20 @@ async function main() {
       let startedAt: number;
       let startedEpochMs: number;
       let workerStartSeconds: number;
+      // CPU from the lock's release on: each worker's, the database backends', Redis'.
+      const workerCpu: CpuMeter[] = [];
+      const postgresCpu = new CpuMeter(backendPids);
+      const redisCpu = new CpuMeter(async () => redisPids);
       try {
         if (gate) {
           await gate.query('BEGIN');
           await gate.query(`LOCK TABLE ${outboxTables.join(', ')} IN EXCLUSIVE MODE`);
         } else console.log('  (no outbox table to hold: the first worker ready starts alone)');
         begun = performance.now();
-        workers = await startWorkers(nextPhase);
+        workers = await startWorkers(nextPhase, count);
         workerStartSeconds = seconds(performance.now() - begun);
+        for (const child of workers) workerCpu.push(new CpuMeter(async () => [child.process.pid]));
+        await Promise.all([...workerCpu, postgresCpu, redisCpu].map((meter) => meter.sample()));
         startedAt = performance.now();
         startedEpochMs = Date.now();
         if (gate) await gate.query('COMMIT');
@@ -1036,15 +1094,20 @@ async function main() {
       }
       let outboxEmptyMs: number | null = null;
       const clearMs = await waitFor('the backlog to clear', async () => {
+        // Backends come and go: sampled all along, so that each counts what it used.
+        await postgresCpu.sample();
         const b = await backlog();
         if (b.outbox === 0 && outboxEmptyMs === null) outboxEmptyMs = performance.now() - startedAt;
         return b.outbox + b.orderEventsJobs + b.unpublishedEvents === 0 || `outbox ${b.outbox}, order-events jobs ${b.orderEventsJobs}, unpublished events ${b.unpublishedEvents}`;
       }, 100);
       const clearedMs = clearMs === null ? null : performance.now() - startedAt;
+      await Promise.all([...workerCpu, postgresCpu, redisCpu].map((meter) => meter.sample()));
       const perSecond = (ms: number | null) => (ms === null ? null : round(options.backlog / (ms / 1000)));
+      const perOrderUs = (ms: number) => round((ms * 1000) / options.backlog);
+      const workersUs = workerCpu.map((meter) => perOrderUs(meter.usedMs));
       const result: ThroughputResult = {
         segments: label,
-        workers: options.workers,
+        workers: count,
         orders: options.backlog,
         workerStopSeconds,
         insertSeconds,
@@ -1059,18 +1122,38 @@ async function main() {
           const lines = readBatchLines([child.log], startedEpochMs, Date.now());
           return { worker: workerNumbers.get(child)!.n, batches: lines.length, changes: lines.reduce((sum, l) => sum + l.changes, 0) };
         }),
+        cpuPerOrderUs:
+          clearedMs === null
+            ? null
+            : { workers: workersUs, workersTotal: round(workersUs.reduce((a, b) => a + b, 0)), postgres: perOrderUs(postgresCpu.usedMs), redis: perOrderUs(redisCpu.usedMs) },
         batchCosts: batchCosts(readBatchLines(workerLogs, startedEpochMs, Date.now())),
       };
       console.log(
-        `  ${options.workers} worker${options.workers > 1 ? 's' : ''} ready in ${workerStartSeconds} s; from then, outbox empty after ${fmt(result.outboxEmptySeconds, 2)} s: ${fmt(result.ordersPerSecond)} orders/s with ${options.workers} worker${options.workers > 1 ? 's' : ''}; all evaluated and published after ${result.clearedSeconds === null ? 'n/a (timed out)' : `${result.clearedSeconds} s (${fmt(result.ordersPerSecondPublished)} orders/s)`}`,
+        `  ${plural(count, 'worker')} ready in ${workerStartSeconds} s; from then, outbox empty after ${fmt(result.outboxEmptySeconds, 2)} s: ${fmt(result.ordersPerSecond)} orders/s with ${plural(count, 'worker')}; all evaluated and published after ${result.clearedSeconds === null ? 'n/a (timed out)' : `${result.clearedSeconds} s (${fmt(result.ordersPerSecondPublished)} orders/s)`}`,
       );
       console.log(`  shares: ${result.shares.map((w) => `worker ${w.worker} ${w.changes} changes in ${w.batches} batches`).join(', ')}`);
-      printCosts(`backlog, ${label}`, result.batchCosts);
+      const cpu = result.cpuPerOrderUs;
+      if (cpu) console.log(`  CPU per order: workers ${cpu.workers.map((us) => `${fmt(us)} µs`).join(' + ')} = ${fmt(cpu.workersTotal)} µs, Postgres backends ${fmt(cpu.postgres)} µs, Redis ${fmt(cpu.redis)} µs`);
+      printCosts(`backlog, ${label}, ${plural(count, 'worker')}`, result.batchCosts);
       return result;
     };
+    /** One drain for each count of --workers; then the first count runs again, for the phases after. */
+    const eventThroughputs = async (label: string, idPrefix: string, nextPhase: string): Promise<ThroughputResult[]> => {
+      const drains: ThroughputResult[] = [];
+      for (const [i, count] of options.workerCounts.entries()) {
+        console.log(`  -- ${plural(count, 'worker')}`);
+        drains.push(await eventThroughput(label, `${idPrefix}${i + 1}-`, nextPhase, count));
+      }
+      if (drains.at(-1)!.workers !== firstWorkers) {
+        await waitFor('the pipeline to drain', drained, 200);
+        await stopWorkers();
+        workers = await startWorkers(nextPhase, firstWorkers);
+      }
+      return drains;
+    };
 
-    console.log(`\n3. event throughput with ${options.workers} worker${options.workers > 1 ? 's' : ''}: ${options.backlog} orders written while the workers are stopped`);
-    const throughputFour = await eventThroughput('4 segments', 'bench-b-', 'backlog, segments, load with many');
+    console.log(`\n3. event throughput with ${options.workerCounts.join(', ')} workers: ${options.backlog} orders written while the workers are stopped`);
+    const throughputFour = await eventThroughputs('4 segments', 'bench-b-', 'backlog, segments, load with many');
     results.backlog = throughputFour;
     save();
 
@@ -1150,8 +1233,6 @@ async function main() {
     console.log(`\n5b. time maintenance with ${manyLabel}`);
     const computations = new SegmentComputationRepository(pool);
     const timeDependent = (await computations.liveRuleSegments()).filter((s) => timeWindows(s.rule).length > 0).map((s) => s.id);
-    const backendPids = async () =>
-      (await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((r) => r.pid);
     const cpuMeters = () => {
       const worker = new CpuMeter(async () => workers.map((w) => w.process.pid));
       const postgres = new CpuMeter(backendPids);
@@ -1244,8 +1325,8 @@ async function main() {
     save();
 
     // ------------------------------------------------------------ 5c. event throughput with many segments
-    console.log(`\n5c. event throughput with ${options.workers} worker${options.workers > 1 ? 's' : ''} and ${manyLabel}: the backlog of 3 again`);
-    const throughputMany = await eventThroughput(manyLabel, 'bench-c-', 'backlog with many segments');
+    console.log(`\n5c. event throughput with ${options.workerCounts.join(', ')} workers and ${manyLabel}: the backlog of 3 again`);
+    const throughputMany = await eventThroughputs(manyLabel, 'bench-c-', 'backlog with many segments');
     results.backlogMany = throughputMany;
     save();
 
@@ -1290,7 +1371,7 @@ async function main() {
     const togetherResult = results.together as Record<string, number | null>;
     const throughput = (rows: ThroughputResult[]) =>
       markdownTable(
-        ['segments', 'workers', 'orders', 'outbox rows', 'workers ready after s', 'outbox empty after s', 'orders/s', 'all published after s', 'orders/s published', 'changes per worker'],
+        ['segments', 'workers', 'orders', 'outbox rows', 'workers ready after s', 'outbox empty after s', 'orders/s', 'all published after s', 'orders/s published', 'changes per worker', 'CPU µs an order: each worker', 'workers', 'Postgres', 'Redis'],
         rows.map((r) => [
           r.segments,
           r.workers,
@@ -1302,12 +1383,15 @@ async function main() {
           fmt(r.clearedSeconds, 2),
           fmt(r.ordersPerSecondPublished),
           r.shares.map((w) => w.changes).join(' / '),
+          r.cpuPerOrderUs ? r.cpuPerOrderUs.workers.map((us) => fmt(us)).join(' / ') : 'n/a',
+          fmt(r.cpuPerOrderUs?.workersTotal),
+          fmt(r.cpuPerOrderUs?.postgres),
+          fmt(r.cpuPerOrderUs?.redis),
         ]),
       );
     const costRows = [
       ...[...loadFour, ...loadMany].map((r) => batchCostRow(`${r.segments}, ${r.targetRate}/s`, r.batchCosts)),
-      batchCostRow(`backlog, ${throughputFour.segments}`, throughputFour.batchCosts),
-      batchCostRow(`backlog, ${throughputMany.segments}`, throughputMany.batchCosts),
+      ...[...throughputFour, ...throughputMany].map((r) => batchCostRow(`backlog, ${r.segments}, ${plural(r.workers, 'worker')}`, r.batchCosts)),
     ];
     const timeMaintenanceSummary = (() => {
       const t = results.timeMaintenance as { skipped?: string; segmentsWithWindows?: number; idleCpuPercentOfOneCore?: number; hourRun?: TimeMaintenanceRun; periodRuns?: TimeMaintenanceRun[]; shareOfOneCorePercent?: Record<string, number> };
@@ -1334,7 +1418,7 @@ async function main() {
     const markdown = [
       `# Membership pipeline benchmark, ${startedAt.toISOString()}`,
       '',
-      `${options.customers} customers, ${options.orders} seeded orders, ${options.workers} worker process${options.workers > 1 ? 'es' : ''}, ${options.mix} mix, Postgres ${pgVersion}, Redis ${String(results.redis)}, Node ${process.version}${options.quick ? ' (--quick)' : ''}.`,
+      `${options.customers} customers, ${options.orders} seeded orders, ${firstWorkers} worker process${firstWorkers === 1 ? '' : 'es'} (drains with ${options.workerCounts.join(', ')}), ${options.mix} mix, Postgres ${pgVersion}, Redis ${String(results.redis)}, Node ${process.version}${options.quick ? ' (--quick)' : ''}.`,
       '',
       '## 1. Day-one segments',
       '',
@@ -1364,9 +1448,9 @@ async function main() {
       '',
       markdownTable(BATCH_COST_HEADER, costRows),
       '',
-      `## 3 and 5c. Event throughput with ${options.workers} worker${options.workers > 1 ? 's' : ''} (a backlog written while the workers are stopped; timed from when all are ready)`,
+      `## 3 and 5c. Event throughput with ${options.workerCounts.join(', ')} workers (a backlog written while the workers are stopped; timed from when all are ready; CPU until all was published)`,
       '',
-      throughput([throughputFour, throughputMany]),
+      throughput([...throughputFour, ...throughputMany]),
       '',
       '## 4 and 5. Segments created together',
       '',
@@ -1397,7 +1481,9 @@ async function main() {
   } finally {
     if (!interrupted) await stopAllChildren();
     await Promise.allSettled([recomputeQueue.close(), orderEventsQueue.close(), maintenanceQueue.close()]);
-    redis.disconnect();
+    await closeRedis(redis);
+    await closeBullConnection(connection);
+    await cluster?.stop();
     await Promise.allSettled([pool.end(), loadPool.end(), probePool.end()]);
   }
 }

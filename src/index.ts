@@ -113,6 +113,7 @@ async function main(role: Role, logger: Logger): Promise<void> {
       logger,
       lockDurationMs: config.workerLockDurationMs,
       membershipEventRetentionDays: config.membershipEventRetentionDays,
+      reconciler: { batch: config.servingReconcileBatch },
     });
     stops.push(() => workers.close());
     // Role `all` serves /metrics and the health checks on the subgraph's port.

@@ -6,8 +6,11 @@ import type { MembershipServingStore } from '../stores/redis/serving-store.js';
 import { PollingLoop } from './polling-loop.js';
 import { repeatedErrorLog } from '../platform/repeated-error-log.js';
 
+/** Customers a reconciler compares a round (a second) unless configured otherwise. */
+export const DEFAULT_RECONCILE_BATCH = 500;
+
 export interface ServingReconcilerOptions {
-  /** Customers compared per round. @defaultValue 500 */
+  /** Customers compared per round; 0 turns the reconciler off. @defaultValue DEFAULT_RECONCILE_BATCH */
   batch?: number;
   /** Time between rounds, in ms. @defaultValue 1000 */
   everyMs?: number;
@@ -51,7 +54,7 @@ export class ServingReconciler {
     },
     options: ServingReconcilerOptions = {},
   ) {
-    this.batch = options.batch ?? 500;
+    this.batch = options.batch ?? DEFAULT_RECONCILE_BATCH;
     this.logFailure = repeatedErrorLog(deps.logger, 'reconciling the serving store failed; retrying at the next round');
     this.loop = new PollingLoop(
       () =>
@@ -64,7 +67,7 @@ export class ServingReconciler {
   }
 
   start(): void {
-    this.loop.start();
+    if (this.batch > 0) this.loop.start();
   }
 
   stop(): Promise<void> {

@@ -5,6 +5,7 @@ import { DEFAULT_SERVING, type ServingConfig } from '../serving/serving-config.j
 import { DEFAULT_CONNECTION_TIMEOUTS, type ConnectionTimeouts } from './connection-timeouts-config.js';
 import type { RedisTarget } from '../stores/redis/client.js';
 import { DEFAULT_REPLICA_MAX_LAG_MS } from './read-replica.js';
+import { DEFAULT_RECONCILE_BATCH } from '../pipeline/serving-reconciler.js';
 
 export { DEFAULT_SERVING, type ServingConfig };
 
@@ -73,6 +74,11 @@ export interface Config {
   workerLockDurationMs: number;
   /** How long each DDL statement of the migration step may wait for its table lock, in ms. @defaultValue 5000 */
   ddlLockTimeoutMs: number;
+  /**
+   * Customers each worker's serving-store reconciler compares with Postgres
+   * a second (SERVING_RECONCILE_BATCH); 0 turns it off. @defaultValue 500
+   */
+  servingReconcileBatch: number;
   /**
    * DATABASE_REPLICA_URL: a streaming replica of `databaseUrl` that answers
    * the serving fallback, previews, explain, history and size history while
@@ -248,6 +254,7 @@ const environmentSchema = z.object({
   ORDER_OUTBOX_TRIGGER: booleanString.default(true),
   WORKER_LOCK_DURATION_MS: count(1000, 600_000, 30_000),
   DDL_LOCK_TIMEOUT_MS: count(100, 600_000, 5_000),
+  SERVING_RECONCILE_BATCH: count(0, 100_000, DEFAULT_RECONCILE_BATCH),
   DATABASE_REPLICA_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL').optional(),
   REPLICA_MAX_LAG_MS: count(100, 600_000, DEFAULT_REPLICA_MAX_LAG_MS),
   REPLICA_STATEMENT_TIMEOUT_MS: count(100, 600_000, 5_000),
@@ -329,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orderOutboxTrigger: e.ORDER_OUTBOX_TRIGGER,
     workerLockDurationMs: e.WORKER_LOCK_DURATION_MS,
     ddlLockTimeoutMs: e.DDL_LOCK_TIMEOUT_MS,
+    servingReconcileBatch: e.SERVING_RECONCILE_BATCH,
     ...(e.DATABASE_REPLICA_URL
       ? { replica: { databaseUrl: e.DATABASE_REPLICA_URL, maxLagMs: e.REPLICA_MAX_LAG_MS, statementTimeoutMs: e.REPLICA_STATEMENT_TIMEOUT_MS } }
       : {}),

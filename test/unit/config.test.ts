@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       orderOutboxTrigger: true,
       workerLockDurationMs: 30_000,
       ddlLockTimeoutMs: 5000,
+      servingReconcileBatch: 500,
       serving: { redisTimeoutMs: 50, breakerResetMs: 5000, postgresTimeoutMs: 1000, laggingAfterMs: 10_000, segmentCacheTtlMs: 5000 },
       limits: { maxDepth: 15, maxAliases: 30, maxTokens: 5000, maxCost: 5000, maxRepresentations: 2000, maxMembershipCost: 10_000, maxHistoryScans: 20 },
       compiledExecution: true,
@@ -73,6 +74,8 @@ describe('loadConfig', () => {
     [{ HOST: '127.0.0.1', METRICS_PORT: '9464' }, { host: '127.0.0.1', metricsPort: 9464 }],
     [{ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_BODY_IDLE_TIMEOUT_MS: '3000' }, { timeouts: { headersMs: 5000, bodyIdleMs: 3000 } }],
     [{ NODE_ENV: 'test' }, { nodeEnv: 'test' }],
+    [{ SERVING_RECONCILE_BATCH: '0' }, { servingReconcileBatch: 0 }],
+    [{ SERVING_RECONCILE_BATCH: '2000' }, { servingReconcileBatch: 2000 }],
     [{ REDIS_CLUSTER_NODES: 'redis-a:7000, redis-b:7001,10.0.0.3:7002' }, { redis: { clusterNodes: [{ host: 'redis-a', port: 7000 }, { host: 'redis-b', port: 7001 }, { host: '10.0.0.3', port: 7002 }] } }],
     [{ REDIS_CLUSTER_NODES: 'redis-a:7000', REDIS_URL: 'redis://elsewhere:6379' }, { redis: { clusterNodes: [{ host: 'redis-a', port: 7000 }] } }],
   ])('reads %j', (env, expected) => {
