@@ -1029,11 +1029,13 @@ async function main() {
 
     // ------------------------------------------------------------ 3. event throughput with N workers
     /**
-     * The backlog's orders: the same customers, stores and totals in every run (BACKLOG_SEED), so
-     * that runs with 1 and 2 workers, and 3 and 5c, evaluate the same work.
+     * The backlog of a run's `drain`th drain: the same customers, stores and totals in every run
+     * (BACKLOG_SEED + drain), so that runs, and 3 and 5c, evaluate the same work. Each drain of a
+     * run draws its own: a second drain of the same orders would find their customers already
+     * moved by the first, and flip a fraction of the memberships.
      */
-    const insertBacklog = async (idPrefix: string) => {
-      const random = prng(BACKLOG_SEED);
+    const insertBacklog = async (idPrefix: string, drain: number) => {
+      const random = prng(BACKLOG_SEED + drain);
       for (let from = 0; from < options.backlog; from += 1000) {
         const rows = Math.min(1000, options.backlog - from);
         const columns = { id: [] as string[], customer: [] as string[], store: [] as string[], total: [] as number[] };
@@ -1052,14 +1054,14 @@ async function main() {
     };
     const backendPids = async () =>
       (await pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database()')).rows.map((r) => r.pid);
-    const eventThroughput = async (label: string, idPrefix: string, nextPhase: string, count: number): Promise<ThroughputResult> => {
+    const eventThroughput = async (label: string, idPrefix: string, drain: number, nextPhase: string, count: number): Promise<ThroughputResult> => {
       await waitFor('the pipeline to drain', drained, 200);
       let begun = performance.now();
       await stopWorkers();
       const workerStopSeconds = seconds(performance.now() - begun);
       console.log(`  workers stopped in ${workerStopSeconds} s`);
       begun = performance.now();
-      await insertBacklog(idPrefix);
+      await insertBacklog(idPrefix, drain);
       const insertSeconds = seconds(performance.now() - begun);
       const outboxRows = await outboxSize();
       console.log(`  ${options.backlog} orders inserted in ${insertSeconds} s; outbox holds ${outboxRows} rows`);
@@ -1142,7 +1144,7 @@ async function main() {
       const drains: ThroughputResult[] = [];
       for (const [i, count] of options.workerCounts.entries()) {
         console.log(`  -- ${plural(count, 'worker')}`);
-        drains.push(await eventThroughput(label, `${idPrefix}${i + 1}-`, nextPhase, count));
+        drains.push(await eventThroughput(label, `${idPrefix}${i + 1}-`, i, nextPhase, count));
       }
       if (drains.at(-1)!.workers !== firstWorkers) {
         await waitFor('the pipeline to drain', drained, 200);

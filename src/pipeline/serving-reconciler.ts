@@ -12,7 +12,7 @@ export const DEFAULT_RECONCILE_BATCH = 500;
 export interface ServingReconcilerOptions {
   /** Customers compared per round; 0 turns the reconciler off. @defaultValue DEFAULT_RECONCILE_BATCH */
   batch?: number;
-  /** Time between rounds, in ms. @defaultValue 1000 */
+  /** Time between rounds, in ms: a deployment's, whatever its number of workers. @defaultValue 1000 */
   everyMs?: number;
 }
 
@@ -26,6 +26,9 @@ export interface ReconcileRound {
 // Another process publishing or rebuilding holds the lock: this round waits its turn briefly, or skips.
 const LOCK_WAIT_MS = 250;
 
+// Timers fire a little early or late: a round is due once this share of the period has passed since the last.
+const DUE_AFTER_SHARE = 0.9;
+
 /**
  * Walks the customers with memberships, a batch per round, comparing their
  * Redis serving keys with Postgres, and rewrites the keys that differ: nothing
@@ -33,20 +36,21 @@ const LOCK_WAIT_MS = 250;
  * write, counted for an alert and repaired. A round holds the serving-store
  * lock, so no publication runs between its two reads: what Redis holds is
  * what was published, and customers with events still to publish (the
- * publisher's to carry) are left out. The walk restarts from the first
- * customer after the last, so every customer is compared every
- * (customers / batch) rounds.
+ * publisher's to carry) are left out. Every worker runs one, and they share
+ * one walk (kept in Postgres) and one round a period: the deployment compares
+ * `batch` customers a period and each customer once every (customers / batch)
+ * rounds, where walks of their own would multiply the cost by the workers.
  */
 export class ServingReconciler {
-  private after = '';
   private readonly batch: number;
+  private readonly minGapMs: number;
   private readonly loop: PollingLoop;
   private readonly logFailure: (error: unknown) => void;
 
   constructor(
     private readonly deps: {
       pool: pg.Pool;
-      memberships: Pick<MembershipRepository, 'reconcilePage'>;
+      memberships: Pick<MembershipRepository, 'nextReconcilePage'>;
       servingStore: Pick<MembershipServingStore, 'readMany' | 'replaceCustomers'>;
       /** Told of every round (metrics). */
       onRound?: (round: ReconcileRound) => void;
@@ -55,6 +59,8 @@ export class ServingReconciler {
     options: ServingReconcilerOptions = {},
   ) {
     this.batch = options.batch ?? DEFAULT_RECONCILE_BATCH;
+    const everyMs = options.everyMs ?? 1000;
+    this.minGapMs = everyMs * DUE_AFTER_SHARE;
     this.logFailure = repeatedErrorLog(deps.logger, 'reconciling the serving store failed; retrying at the next round');
     this.loop = new PollingLoop(
       () =>
@@ -62,7 +68,7 @@ export class ServingReconciler {
           () => undefined,
           (error: unknown) => (error instanceof ServingStoreBusyError ? undefined : this.logFailure(error)),
         ),
-      options.everyMs ?? 1000,
+      everyMs,
     );
   }
 
@@ -74,11 +80,11 @@ export class ServingReconciler {
     return this.loop.stop();
   }
 
-  /** Compares and repairs the next batch of customers. */
-  async reconcileNext(): Promise<ReconcileRound> {
+  /** Compares and repairs the next batch of customers; null when another worker's round was too recent. */
+  async reconcileNext(): Promise<ReconcileRound | null> {
     const round = await withServingStoreLock(this.deps.pool, LOCK_WAIT_MS, async (client) => {
-      const page = await this.deps.memberships.reconcilePage(this.after, this.batch, client);
-      this.after = page.length < this.batch ? '' : page.at(-1)!.customerId;
+      const page = await this.deps.memberships.nextReconcilePage(this.batch, this.minGapMs, client);
+      if (page === null) return null;
       const settled = page.filter((customer) => !customer.pending);
       if (settled.length === 0) return { checked: 0, drifted: [] };
       const served = await this.deps.servingStore.readMany(settled.map((c) => c.customerId));
@@ -88,6 +94,7 @@ export class ServingReconciler {
       if (differing.length > 0) await this.deps.servingStore.replaceCustomers(differing);
       return { checked: settled.length, drifted: differing.map((c) => c.customerId) };
     });
+    if (round === null) return null;
     if (round.drifted.length > 0) {
       this.deps.logger.warn({ customers: round.drifted.length, sample: round.drifted.slice(0, 10) }, 'serving store drifted from Postgres; rewrote the customers');
     }

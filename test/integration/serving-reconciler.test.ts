@@ -16,17 +16,20 @@ describe('the serving-store reconciler', () => {
     first = (await createSegment(stores, 'First')).id;
     second = (await createSegment(stores, 'Second')).id;
     await addMembers(stores, first, ['a', 'b', 'c']);
-    reconciler = new ServingReconciler({ pool: stores.pool, memberships: stores.memberships, servingStore: stores.servingStore, logger: createLogger('silent') }, { batch: 2 });
+    reconciler = newReconciler(0);
   });
   afterAll(async () => {
     await stores?.dispose();
   });
 
+  /** A worker's reconciler: two customers a round, a round due `everyMs` after the last one (any worker's). */
+  const newReconciler = (everyMs: number) =>
+    new ServingReconciler({ pool: stores.pool, memberships: stores.memberships, servingStore: stores.servingStore, logger: createLogger('silent') }, { batch: 2, everyMs });
   const servedSegments = async (id: string) => [...(await stores.servingStore.readMany([id])).snapshots[0]!.keys()].sort((x, y) => x - y);
   /** A whole walk over the three customers, two per round: a, b, then c. */
   const walk = async () => {
     const rounds = [await reconciler.reconcileNext(), await reconciler.reconcileNext()];
-    return { checked: rounds[0]!.checked + rounds[1]!.checked, drifted: rounds.flatMap((r) => r.drifted) };
+    return { checked: rounds[0]!.checked + rounds[1]!.checked, drifted: rounds.flatMap((r) => r!.drifted) };
   };
 
   it('finds nothing to repair when Redis holds what was published', async () => {
@@ -48,5 +51,16 @@ describe('the serving-store reconciler', () => {
     await publishMembershipEvents({ pool: stores.pool, servingStore: stores.servingStore, stream: stores.eventStream });
     expect(await servedSegments('b')).toEqual([first, second]);
     expect(await walk()).toEqual({ checked: 3, drifted: [] });
+  });
+
+  it('shares one walk and one round a period between the workers', async () => {
+    const otherWorker = newReconciler(0);
+    // The walk stands at its start: this round takes a and b, the other worker's goes on with c.
+    expect((await reconciler.reconcileNext())?.checked).toBe(2);
+    expect((await otherWorker.reconcileNext())?.checked).toBe(1);
+    // A worker whose period (a minute) has not passed since that round leaves its turn.
+    expect(await newReconciler(60_000).reconcileNext()).toBeNull();
+    // The walk wrapped around after c.
+    expect((await reconciler.reconcileNext())?.checked).toBe(2);
   });
 });
