@@ -75,8 +75,9 @@ export interface Config {
   /** How long each DDL statement of the migration step may wait for its table lock, in ms. @defaultValue 5000 */
   ddlLockTimeoutMs: number;
   /**
-   * Customers each worker's serving-store reconciler compares with Postgres
-   * a second (SERVING_RECONCILE_BATCH); 0 turns it off. @defaultValue 500
+   * Customers the serving-store reconciler compares with Postgres a second
+   * (SERVING_RECONCILE_BATCH): the workers share one walk, so it is the
+   * deployment's rate. 0 turns it off. @defaultValue 500
    */
   servingReconcileBatch: number;
   /**
