@@ -23,8 +23,8 @@
  *    (p50/p95/p99/max, timeouts after 30 s, backlog at the end of the load and
  *    10 s later), and the cost table of the batches evaluated meanwhile;
  * 3. event throughput with N workers, for each N of `--workers 1,2,3` (the
- *    first N runs the other phases): `--backlog` orders (the same draw every
- *    time) written while the workers are stopped; N fresh workers start while
+ *    first N runs the other phases): `--backlog` orders (each drain a draw of
+ *    its own, the same in every run) written while the workers are stopped; N fresh workers start while
  *    the outbox is locked, so that all of them begin together, and the time
  *    from the lock's release until the outbox is empty gives orders/s; the
  *    CPU each worker process, the database's backends and Redis used over the

@@ -146,7 +146,8 @@ export class MembershipRepository {
    * The reconciler's next round: the next `count` customers (in id order,
    * wrapping around) that have a membership, after where the walk shared by
    * every worker stands, with their memberships and whether any of their
-   * membership events still waits to be published; the walk moves past them.
+   * membership events still waits to be published; the walk moves past them
+   * (a round that fails after this leaves them to the next pass).
    * Null when the last round, any worker's, is younger than `minGapMs`: the
    * deployment compares `count` customers a period, however many workers
    * ask. The page is one statement, so the memberships and the pending mark
