@@ -71,6 +71,7 @@ describe('migrations', () => {
       'segment_size_deltas',
       'segment_versions',
       'segments',
+      'serving_reconcile_cursor',
     ]);
   });
 
