@@ -1,7 +1,7 @@
 import type { MembershipCause } from '../../domain/membership-cause.js';
 import type pg from 'pg';
 import { REFLECTED_UP_TO_SQL } from './pipeline-watermark.js';
-import type { Queryable } from './queryable.js';
+import { inClientTransaction, type Queryable } from './queryable.js';
 
 /** Every membership of one customer. */
 export interface CustomerMemberships {
@@ -154,44 +154,39 @@ export class MembershipRepository {
    * are of the same moment; the transaction is short (no Redis in it).
    */
   async nextReconcilePage(count: number, minGapMs: number, db: pg.PoolClient): Promise<Array<CustomerMemberships & { pending: boolean }> | null> {
-    await db.query('BEGIN');
-    try {
-      // Rows locked: two workers never take the same round.
-      const { rows: due } = await db.query<{ after: string }>(
-        `SELECT after_customer AS after FROM serving_reconcile_cursor
-          WHERE round_at <= now() - make_interval(secs => $1::float8 / 1000) FOR UPDATE`,
-        [minGapMs],
-      );
-      if (due.length === 0) {
-        await db.query('COMMIT');
-        return null;
-      }
-      // Its cost estimate (a nested loop over a page's memberships) is past jit_above_cost, and
-      // compiling took 20 to 40 ms of a 60 ms round at 1,000 segments: not worth it for one page.
-      await db.query('SET LOCAL jit = off');
-      const { rows } = await db.query<{ customerId: string; segmentIds: number[]; since: Date[]; pending: boolean }>(
-        `SELECT c.customer_id AS "customerId",
-                array_agg(m.segment_id ORDER BY m.segment_id) AS "segmentIds", array_agg(m.since ORDER BY m.segment_id) AS since,
-                EXISTS (SELECT 1 FROM membership_event_outbox o JOIN segment_membership_events e ON e.id = o.event_id
-                         WHERE e.customer_id = c.customer_id) AS pending
-           FROM (SELECT DISTINCT customer_id FROM segment_memberships WHERE customer_id > $1 ORDER BY customer_id LIMIT $2) c
-           JOIN segment_memberships m ON m.customer_id = c.customer_id
-          GROUP BY c.customer_id ORDER BY c.customer_id`,
-        [due[0]!.after, count],
-      );
-      // A short page is the end of the walk: the next round starts again from the first customer.
-      const next = rows.length < count ? '' : rows.at(-1)!.customerId;
-      await db.query('UPDATE serving_reconcile_cursor SET after_customer = $1, round_at = now()', [next]);
-      await db.query('COMMIT');
-      return rows.map((r) => ({
-        customerId: r.customerId,
-        pending: r.pending,
-        memberships: r.segmentIds.map((segmentId, i) => ({ segmentId, since: r.since[i]! })),
-      }));
-    } catch (error) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    // The page's cost estimate (a nested loop over its memberships) is past jit_above_cost, and
+    // compiling took 20 to 40 ms of a 60 ms round at 1,000 segments: not worth it for one page.
+    return inClientTransaction(
+      db,
+      async () => {
+        // Row locked: two workers never take the same round.
+        const { rows: due } = await db.query<{ after: string }>(
+          `SELECT after_customer AS after FROM serving_reconcile_cursor
+            WHERE round_at <= now() - make_interval(secs => $1::float8 / 1000) FOR UPDATE`,
+          [minGapMs],
+        );
+        if (due.length === 0) return null;
+        const { rows } = await db.query<{ customerId: string; segmentIds: number[]; since: Date[]; pending: boolean }>(
+          `SELECT c.customer_id AS "customerId",
+                  array_agg(m.segment_id ORDER BY m.segment_id) AS "segmentIds", array_agg(m.since ORDER BY m.segment_id) AS since,
+                  EXISTS (SELECT 1 FROM membership_event_outbox o JOIN segment_membership_events e ON e.id = o.event_id
+                           WHERE e.customer_id = c.customer_id) AS pending
+             FROM (SELECT DISTINCT customer_id FROM segment_memberships WHERE customer_id > $1 ORDER BY customer_id LIMIT $2) c
+             JOIN segment_memberships m ON m.customer_id = c.customer_id
+            GROUP BY c.customer_id ORDER BY c.customer_id`,
+          [due[0]!.after, count],
+        );
+        // A short page is the end of the walk: the next round starts again from the first customer.
+        const next = rows.length < count ? '' : rows.at(-1)!.customerId;
+        await db.query('UPDATE serving_reconcile_cursor SET after_customer = $1, round_at = now()', [next]);
+        return rows.map((r) => ({
+          customerId: r.customerId,
+          pending: r.pending,
+          memberships: r.segmentIds.map((segmentId, i) => ({ segmentId, since: r.since[i]! })),
+        }));
+      },
+      'BEGIN; SET LOCAL jit = off',
+    );
   }
 
   /** Which of these customers have at least one membership. */
